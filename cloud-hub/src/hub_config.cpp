@@ -1,0 +1,122 @@
+#include "hub_config.hpp"
+
+#include <unistd.h>
+
+#include <array>
+
+#include "edgesync/common/mqtt_topic.hpp"
+
+namespace edgesync::hub {
+namespace {
+
+using config::KeyDef;
+using config::Type;
+constexpr std::int64_t kMaxInt = INT64_MAX;
+
+// The one table of cloud-hub config keys: validation and docs/cloud-hub-config.md come from it.
+constexpr std::array kKeys = {
+    KeyDef{"hub.listen", Type::kString, "0.0.0.0:7443", false, 0, kMaxInt, {},
+           "gRPC listen address `host:port`."},
+    KeyDef{"hub.id", Type::kString, "", false, 0, kMaxInt, {},
+           "Name of this replica in logs and welcomes; empty = host name."},
+    KeyDef{"hub.shutdown_grace_ms", Type::kInt, "20000", false, 0, 3600000, {},
+           "On SIGTERM: stop reading new batches, wait this long for Kafka to confirm what is in "
+           "flight and ack it, then close streams and exit."},
+    KeyDef{"hub.max_batch_records", Type::kInt, "5000", false, 1, 1000000, {},
+           "Largest batch accepted (records); announced to agents in the welcome."},
+    KeyDef{"hub.max_batch_bytes", Type::kInt, "4194304", false, 1024, 268435456, {},
+           "Largest batch accepted (bytes); also the gRPC max receive message size."},
+    KeyDef{"hub.max_inflight_records", Type::kInt, "20000", false, 1, 10000000, {},
+           "Per stream: records handed to Kafka but not yet confirmed. When reached, the hub "
+           "stops reading from that agent (backpressure through HTTP/2 flow control)."},
+    KeyDef{"hub.tls.enabled", Type::kBool, "false", false, 0, kMaxInt, {},
+           "Serve TLS (cert_file and key_file required)."},
+    KeyDef{"hub.tls.ca_file", Type::kString, "", false, 0, kMaxInt, {},
+           "PEM CA that signs agent client certificates (enables mTLS)."},
+    KeyDef{"hub.tls.cert_file", Type::kString, "", false, 0, kMaxInt, {}, "PEM server certificate."},
+    KeyDef{"hub.tls.key_file", Type::kString, "", false, 0, kMaxInt, {},
+           "PEM server private key.", true},
+    KeyDef{"hub.tls.require_client_cert", Type::kBool, "false", false, 0, kMaxInt, {},
+           "Reject agents without a client certificate signed by ca_file."},
+    KeyDef{"hub.tokens_file", Type::kString, "", false, 0, kMaxInt, {},
+           "File of `agent-id token` lines; when set, every agent must present its token.", true},
+
+    KeyDef{"kafka.bootstrap_servers", Type::kString, "", true, 0, kMaxInt, {},
+           "Kafka bootstrap servers `host:port[,host:port]`."},
+    KeyDef{"kafka.default_topic", Type::kString, "telemetry", false, 0, kMaxInt, {},
+           "Topic for records whose MQTT topic matches no route."},
+    KeyDef{"kafka.routes", Type::kObjectList, "", false, 0, kMaxInt, {},
+           "Routing rules, first match wins: MQTT topic filter -> Kafka topic."},
+    KeyDef{"kafka.routes[].filter", Type::kString, "", true, 0, kMaxInt, {},
+           "MQTT topic filter (`+` and `#` wildcards)."},
+    KeyDef{"kafka.routes[].topic", Type::kString, "", true, 0, kMaxInt, {}, "Kafka topic."},
+    KeyDef{"kafka.routes[].compression", Type::kEnum, "", false, 0, kMaxInt,
+           "none|gzip|snappy|lz4|zstd", "Per-topic compression (empty: producer default)."},
+    KeyDef{"kafka.properties", Type::kStringMap, "", false, 0, kMaxInt, {},
+           "Any librdkafka producer property, passed through (`linger.ms`, `sasl.*`, `ssl.*`). "
+           "Values `file:/path` and `env:NAME` are read from a file or the environment. "
+           "`enable.idempotence` and `acks` cannot be weakened."},
+    KeyDef{"kafka.delivery_timeout_ms", Type::kInt, "120000", false, 1000, 86400000, {},
+           "librdkafka `message.timeout.ms`: a record not confirmed by then fails, the stream "
+           "is closed unacked and the agent resends."},
+
+    KeyDef{"log.level", Type::kEnum, "info", false, 0, kMaxInt, "trace|debug|info|warn|error",
+           "Log level."},
+    KeyDef{"log.format", Type::kEnum, "text", false, 0, kMaxInt, "text|json",
+           "Log line format (stderr)."},
+};
+
+constexpr config::Schema kSchema{"cloud-hub", kKeys};
+
+std::string hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "cloud-hub";
+  return buf;
+}
+
+}  // namespace
+
+const config::Schema& hub_schema() { return kSchema; }
+
+HubConfig hub_config_from(const config::Values& v) {
+  HubConfig c;
+  c.listen = v.str("hub.listen");
+  c.hub_id = v.str("hub.id");
+  if (c.hub_id.empty()) c.hub_id = hostname();
+  c.shutdown_grace = std::chrono::milliseconds(v.integer("hub.shutdown_grace_ms"));
+  c.max_batch_records = static_cast<std::size_t>(v.integer("hub.max_batch_records"));
+  c.max_batch_bytes = static_cast<std::size_t>(v.integer("hub.max_batch_bytes"));
+  c.max_inflight_records = static_cast<std::size_t>(v.integer("hub.max_inflight_records"));
+  c.tls.enabled = v.boolean("hub.tls.enabled");
+  c.tls.ca_file = v.str("hub.tls.ca_file");
+  c.tls.cert_file = v.str("hub.tls.cert_file");
+  c.tls.key_file = v.str("hub.tls.key_file");
+  c.tls.require_client_cert = v.boolean("hub.tls.require_client_cert");
+  if (c.tls.enabled && (c.tls.cert_file.empty() || c.tls.key_file.empty())) {
+    throw config::ConfigError(v.where("hub.tls.enabled") +
+                              ": key 'hub.tls': enabled needs cert_file and key_file");
+  }
+  c.tokens_file = v.str("hub.tokens_file");
+
+  c.kafka.bootstrap_servers = v.str("kafka.bootstrap_servers");
+  c.kafka.default_topic = v.str("kafka.default_topic");
+  for (const auto& r : v.objects("kafka.routes")) {
+    Route route{r.str("filter"), r.str("topic"), r.has("compression") ? r.str("compression") : ""};
+    if (!valid_topic_filter(route.filter)) {
+      throw config::ConfigError(r.where("filter") + ": key 'kafka.routes[].filter': '" +
+                                route.filter + "' is not a valid MQTT topic filter");
+    }
+    c.kafka.routes.push_back(std::move(route));
+  }
+  c.kafka.properties = v.map("kafka.properties");
+  c.kafka.delivery_timeout = std::chrono::milliseconds(v.integer("kafka.delivery_timeout_ms"));
+  c.log_level = v.str("log.level");
+  c.log_format = v.str("log.format");
+  return c;
+}
+
+HubConfig load_hub_config(const std::string& path) {
+  return hub_config_from(config::load_file(kSchema, path));
+}
+
+}  // namespace edgesync::hub

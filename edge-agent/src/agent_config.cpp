@@ -1,0 +1,166 @@
+#include "agent_config.hpp"
+
+#include <array>
+
+#include "edgesync/common/mqtt_topic.hpp"
+
+namespace edgesync::agent {
+namespace {
+
+using config::KeyDef;
+using config::Type;
+
+constexpr std::int64_t kMaxInt = INT64_MAX;
+
+// The one table of edge-agent config keys: validation and docs/edge-agent-config.md come from it.
+constexpr std::array kKeys = {
+    KeyDef{"agent.id", Type::kString, "", true, 0, kMaxInt, {},
+           "Agent identity: unique per gateway, stamped on every record (Kafka header "
+           "`edgesync-agent`) and checked by the hub against the agent's token or certificate."},
+
+    KeyDef{"mqtt.uri", Type::kString, "tcp://127.0.0.1:1883", false, 0, kMaxInt, {},
+           "Local broker address: `tcp://host:port`, or `ssl://host:port` with `mqtt.tls`."},
+    KeyDef{"mqtt.client_id", Type::kString, "", false, 0, kMaxInt, {},
+           "MQTT client id; empty means `edgesync-<agent.id>`. Keep it stable so the broker keeps "
+           "the persistent session across restarts."},
+    KeyDef{"mqtt.topics", Type::kStringList, "sensors/#", false, 0, kMaxInt, {},
+           "Topic filters to subscribe to (comma separated in the default)."},
+    KeyDef{"mqtt.qos", Type::kInt, "1", false, 0, 2, {},
+           "Subscription QoS. 1 or 2 let the broker redeliver what the agent did not acknowledge."},
+    KeyDef{"mqtt.device_segment", Type::kInt, "1", false, 0, 64, {},
+           "Topic level (0-based) holding the device id: `sensors/dev-7/temp` with 1 gives "
+           "`dev-7`. A topic with fewer levels uses the whole topic as device id."},
+    KeyDef{"mqtt.clean_session", Type::kBool, "false", false, 0, kMaxInt, {},
+           "false keeps a persistent session: QoS 1/2 messages published while the agent is down "
+           "are queued by the broker and delivered on reconnect."},
+    KeyDef{"mqtt.keepalive_s", Type::kInt, "30", false, 1, 3600, {},
+           "MQTT keep-alive interval in seconds."},
+    KeyDef{"mqtt.username", Type::kString, "", false, 0, kMaxInt, {}, "MQTT user name."},
+    KeyDef{"mqtt.password_file", Type::kString, "", false, 0, kMaxInt, {},
+           "File holding the MQTT password (e.g. a mounted Secret). Never logged.", true},
+    KeyDef{"mqtt.tls.enabled", Type::kBool, "false", false, 0, kMaxInt, {},
+           "Use TLS to the broker (use an `ssl://` uri)."},
+    KeyDef{"mqtt.tls.ca_file", Type::kString, "", false, 0, kMaxInt, {},
+           "PEM CA bundle that signed the broker certificate."},
+    KeyDef{"mqtt.tls.cert_file", Type::kString, "", false, 0, kMaxInt, {},
+           "PEM client certificate for mutual TLS."},
+    KeyDef{"mqtt.tls.key_file", Type::kString, "", false, 0, kMaxInt, {},
+           "PEM private key of the client certificate.", true},
+    KeyDef{"mqtt.max_payload_bytes", Type::kInt, "1048576", false, 1, 268435455, {},
+           "Larger messages are dropped, counted and logged with their topic."},
+
+    KeyDef{"buffer.path", Type::kString, "/var/lib/edgesync/buffer.db", false, 0, kMaxInt, {},
+           "SQLite database file (WAL mode). Its directory must exist and be writable."},
+    KeyDef{"buffer.synchronous", Type::kEnum, "full", false, 0, kMaxInt, "normal|full",
+           "`full`: every commit is fsynced, a committed record survives power loss. `normal`: "
+           "survives a process crash (kill -9) but a power cut may lose the last commits; fewer "
+           "writes (SD card wear)."},
+    KeyDef{"buffer.commit_window_records", Type::kInt, "256", false, 0, 1000000, {},
+           "Most MQTT messages that may be acknowledged to the broker (Paho acks before the "
+           "agent sees a message) but not yet committed to SQLite. This is the bound on what a "
+           "hard crash can lose. 0 = each message is committed before the next is read."},
+    KeyDef{"buffer.max_commit_batch", Type::kInt, "2000", false, 1, 1000000, {},
+           "Most records in one SQLite transaction (group commit)."},
+
+    KeyDef{"uplink.hub", Type::kString, "", true, 0, kMaxInt, {},
+           "Hub address `host:port` (gRPC target syntax, e.g. `dns:///hub.example.com:7443`)."},
+    KeyDef{"uplink.token_file", Type::kString, "", false, 0, kMaxInt, {},
+           "File holding the agent token, sent as `authorization: Bearer …`. Never logged.", true},
+    KeyDef{"uplink.tls.enabled", Type::kBool, "false", false, 0, kMaxInt, {},
+           "TLS to the hub (mutual TLS when cert_file/key_file are set)."},
+    KeyDef{"uplink.tls.ca_file", Type::kString, "", false, 0, kMaxInt, {},
+           "PEM CA bundle for the hub certificate; empty uses the system roots."},
+    KeyDef{"uplink.tls.cert_file", Type::kString, "", false, 0, kMaxInt, {},
+           "PEM agent certificate (mTLS)."},
+    KeyDef{"uplink.tls.key_file", Type::kString, "", false, 0, kMaxInt, {},
+           "PEM private key of the agent certificate.", true},
+    KeyDef{"uplink.tls.server_name", Type::kString, "", false, 0, kMaxInt, {},
+           "Expected hub certificate name when it differs from the address host."},
+    KeyDef{"uplink.batch_max_records", Type::kInt, "500", false, 1, 100000, {},
+           "Most records per batch sent to the hub."},
+    KeyDef{"uplink.batch_max_bytes", Type::kInt, "1048576", false, 1024, 67108864, {},
+           "Most bytes per batch (a single larger record is still sent alone)."},
+    KeyDef{"uplink.max_inflight_batches", Type::kInt, "4", false, 1, 1024, {},
+           "Batches sent but not yet acked; bounds memory and resend work after a reconnect."},
+    KeyDef{"uplink.backoff_initial_ms", Type::kInt, "200", false, 1, 600000, {},
+           "First reconnect wait ceiling; each wait is uniform in [0, ceiling] (full jitter)."},
+    KeyDef{"uplink.backoff_max_ms", Type::kInt, "30000", false, 1, 3600000, {},
+           "Cap of the reconnect wait ceiling, which doubles per failed attempt."},
+    KeyDef{"uplink.keepalive_ms", Type::kInt, "20000", false, 1000, 3600000, {},
+           "gRPC keep-alive ping interval: a dead link is noticed within about twice this."},
+    KeyDef{"uplink.compression", Type::kEnum, "none", false, 0, kMaxInt, "none|gzip",
+           "gRPC message compression towards the hub."},
+
+    KeyDef{"log.level", Type::kEnum, "info", false, 0, kMaxInt, "trace|debug|info|warn|error",
+           "Log level."},
+    KeyDef{"log.format", Type::kEnum, "text", false, 0, kMaxInt, "text|json",
+           "Log line format (stderr)."},
+};
+
+constexpr config::Schema kSchema{"edge-agent", kKeys};
+
+TlsFiles tls_from(const config::Values& v, const std::string& prefix) {
+  return TlsFiles{v.boolean(prefix + ".enabled"), v.str(prefix + ".ca_file"),
+                  v.str(prefix + ".cert_file"), v.str(prefix + ".key_file")};
+}
+
+}  // namespace
+
+const config::Schema& agent_schema() { return kSchema; }
+
+AgentConfig agent_config_from(const config::Values& v) {
+  AgentConfig c;
+  c.agent_id = v.str("agent.id");
+  if (c.agent_id.empty() || c.agent_id.size() > 128) {
+    throw config::ConfigError(v.where("agent.id") + ": key 'agent.id': must be 1-128 characters");
+  }
+  c.mqtt.uri = v.str("mqtt.uri");
+  c.mqtt.client_id = v.str("mqtt.client_id");
+  if (c.mqtt.client_id.empty()) c.mqtt.client_id = "edgesync-" + c.agent_id;
+  c.mqtt.topics = v.list("mqtt.topics");
+  for (const auto& t : c.mqtt.topics) {
+    if (!valid_topic_filter(t)) {
+      throw config::ConfigError(v.where("mqtt.topics") + ": key 'mqtt.topics': '" + t +
+                                "' is not a valid MQTT topic filter");
+    }
+  }
+  if (c.mqtt.topics.empty()) {
+    throw config::ConfigError(v.where("mqtt.topics") + ": key 'mqtt.topics': needs at least one filter");
+  }
+  c.mqtt.qos = static_cast<int>(v.integer("mqtt.qos"));
+  c.mqtt.device_segment = static_cast<int>(v.integer("mqtt.device_segment"));
+  c.mqtt.clean_session = v.boolean("mqtt.clean_session");
+  c.mqtt.keepalive_s = static_cast<int>(v.integer("mqtt.keepalive_s"));
+  c.mqtt.username = v.str("mqtt.username");
+  c.mqtt.password_file = v.str("mqtt.password_file");
+  c.mqtt.tls = tls_from(v, "mqtt.tls");
+  c.mqtt.max_payload_bytes = static_cast<std::size_t>(v.integer("mqtt.max_payload_bytes"));
+
+  c.buffer.path = v.str("buffer.path");
+  c.buffer.synchronous_full = v.str("buffer.synchronous") == "full";
+  c.buffer.commit_window = static_cast<std::size_t>(v.integer("buffer.commit_window_records"));
+  c.buffer.max_commit_batch = static_cast<std::size_t>(v.integer("buffer.max_commit_batch"));
+
+  c.uplink.hub = v.str("uplink.hub");
+  c.uplink.token_file = v.str("uplink.token_file");
+  c.uplink.tls = tls_from(v, "uplink.tls");
+  c.uplink.server_name = v.str("uplink.tls.server_name");
+  c.uplink.batch_max_records = static_cast<std::size_t>(v.integer("uplink.batch_max_records"));
+  c.uplink.batch_max_bytes = static_cast<std::size_t>(v.integer("uplink.batch_max_bytes"));
+  c.uplink.max_inflight_batches =
+      static_cast<std::size_t>(v.integer("uplink.max_inflight_batches"));
+  c.uplink.backoff_initial = std::chrono::milliseconds(v.integer("uplink.backoff_initial_ms"));
+  c.uplink.backoff_max = std::chrono::milliseconds(v.integer("uplink.backoff_max_ms"));
+  c.uplink.keepalive = std::chrono::milliseconds(v.integer("uplink.keepalive_ms"));
+  c.uplink.gzip = v.str("uplink.compression") == "gzip";
+
+  c.log_level = v.str("log.level");
+  c.log_format = v.str("log.format");
+  return c;
+}
+
+AgentConfig load_agent_config(const std::string& path) {
+  return agent_config_from(config::load_file(kSchema, path));
+}
+
+}  // namespace edgesync::agent

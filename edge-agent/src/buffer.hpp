@@ -1,0 +1,58 @@
+// The seam between ingest, storage and uplink. SqliteBuffer is the product implementation; tests
+// can wrap it to inject faults.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "record.hpp"
+
+namespace edgesync::agent {
+
+enum class AppendStatus {
+  kAccepted,  // committed, or queued within the configured commit window
+  kStopped,   // the buffer is shutting down; the message was not accepted
+};
+
+struct BufferStats {
+  std::uint64_t records = 0;
+  std::uint64_t payload_bytes = 0;
+  std::uint64_t first_seq = 0;  // lowest seq still stored, 0 when empty
+  std::uint64_t next_seq = 1;   // next seq to be assigned
+  std::uint64_t committed_total = 0;  // records committed by this process
+  std::uint64_t acked_total = 0;      // records deleted after an ack by this process
+  std::uint64_t commit_errors = 0;
+};
+
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+
+  // Takes ownership of the message. Returns once it is committed, or (with a commit window > 0)
+  // once it is queued and fewer than `window` messages are waiting for their commit.
+  virtual AppendStatus append(IncomingMessage msg) = 0;
+
+  // Up to max_records committed records with seq > after, ascending, stopping early when the
+  // payload total would pass max_bytes (at least one record is returned when any exists).
+  virtual std::vector<StoredRecord> read_after(std::uint64_t after, std::size_t max_records,
+                                               std::size_t max_bytes) = 0;
+
+  // Deletes every record with seq <= through (the hub confirmed them durable in Kafka).
+  virtual void ack_through(std::uint64_t through) = 0;
+
+  // Waits until a record with seq > after is committed; false on timeout or stop.
+  virtual bool wait_for_records(std::uint64_t after, std::chrono::milliseconds timeout) = 0;
+
+  // Lowest stored seq (0 when empty) and the next seq to be assigned, cheaply.
+  virtual std::uint64_t first_unacked_seq() = 0;
+  virtual std::uint64_t next_seq() = 0;
+
+  // Bumps and persists the session epoch; returns the new value.
+  virtual std::uint64_t next_epoch() = 0;
+
+  virtual BufferStats stats() = 0;
+};
+
+}  // namespace edgesync::agent

@@ -1,0 +1,129 @@
+#include "mqtt_ingest.hpp"
+
+#include <mqtt/async_client.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "edgesync/common/mqtt_topic.hpp"
+#include "edgesync/common/secrets.hpp"
+
+namespace edgesync::agent {
+namespace {
+
+std::int64_t now_unix_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+mqtt::connect_options make_connect_options(const AgentConfig::Mqtt& c) {
+  auto b = mqtt::connect_options_builder()
+               .clean_session(c.clean_session)
+               .keep_alive_interval(std::chrono::seconds(c.keepalive_s))
+               .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(30))
+               .connect_timeout(std::chrono::seconds(10));
+  if (!c.username.empty()) b.user_name(c.username);
+  if (!c.password_file.empty()) b.password(read_secret_file(c.password_file));
+  if (c.tls.enabled) {
+    auto ssl = mqtt::ssl_options_builder().enable_server_cert_auth(true);
+    if (!c.tls.ca_file.empty()) ssl.trust_store(c.tls.ca_file);
+    if (!c.tls.cert_file.empty()) ssl.key_store(c.tls.cert_file);
+    if (!c.tls.key_file.empty()) ssl.private_key(c.tls.key_file);
+    b.ssl(ssl.finalize());
+  }
+  return b.finalize();
+}
+
+}  // namespace
+
+MqttIngest::MqttIngest(const AgentConfig::Mqtt& cfg, Buffer& buffer)
+    : cfg_(cfg), buffer_(buffer),
+      client_(std::make_unique<mqtt::async_client>(cfg.uri, cfg.client_id)) {
+  client_->set_connected_handler([this](const std::string&) { on_connected(); });
+  client_->set_connection_lost_handler([this](const std::string& cause) {
+    counters_.connected = false;
+    if (!stopping_) {
+      spdlog::warn("mqtt: connection to {} lost ({}); reconnecting", cfg_.uri,
+                   cause.empty() ? "no reason given" : cause);
+    }
+  });
+  client_->set_message_callback([this](mqtt::const_message_ptr m) {
+    on_message(m->get_topic(), m->get_payload(), m->get_qos());
+  });
+}
+
+MqttIngest::~MqttIngest() { stop(); }
+
+void MqttIngest::start() {
+  connect_thread_ = std::thread([this] {
+    auto opts = make_connect_options(cfg_);
+    spdlog::info("mqtt: connecting to {} as '{}' (clean_session={})", cfg_.uri, cfg_.client_id,
+                 cfg_.clean_session);
+    // Paho's automatic reconnect only takes over after a first successful connect; until then
+    // we retry here, so the agent may start before the broker.
+    for (int attempt = 0; !stopping_; ++attempt) {
+      try {
+        client_->connect(opts)->wait();
+        return;
+      } catch (const mqtt::exception& e) {
+        if (attempt == 0) {
+          spdlog::warn("mqtt: connect to {} failed ({}); retrying every second", cfg_.uri,
+                       e.what());
+        }
+      }
+      for (int i = 0; i < 10 && !stopping_; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }
+  });
+}
+
+void MqttIngest::on_connected() {
+  counters_.connected = true;
+  if (counters_.reconnects.fetch_add(1) > 0) {
+    spdlog::info("mqtt: reconnected to {}", cfg_.uri);
+  }
+  // Subscribing again is harmless with a persistent session and needed with a clean one.
+  for (const auto& t : cfg_.topics) {
+    try {
+      client_->subscribe(t, cfg_.qos);
+    } catch (const mqtt::exception& e) {
+      spdlog::error("mqtt: subscribe to '{}' failed: {}", t, e.what());
+    }
+  }
+  spdlog::info("mqtt: connected to {}, subscribed to {} filter(s) at QoS {}", cfg_.uri,
+               cfg_.topics.size(), cfg_.qos);
+}
+
+void MqttIngest::on_message(const std::string& topic, const std::string& payload, int qos) {
+  counters_.received.fetch_add(1, std::memory_order_relaxed);
+  if (payload.size() > cfg_.max_payload_bytes) {
+    counters_.dropped_oversize.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("mqtt: dropped {} byte message on topic '{}': over mqtt.max_payload_bytes={}",
+                 payload.size(), topic, cfg_.max_payload_bytes);
+    return;
+  }
+  IncomingMessage msg;
+  auto dev = topic_level(topic, cfg_.device_segment);
+  msg.device_id = dev.empty() ? topic : std::string(dev);
+  msg.topic = topic;
+  msg.payload = payload;
+  msg.received_unix_ns = now_unix_ns();
+  msg.qos = qos;
+  if (buffer_.append(std::move(msg)) == AppendStatus::kAccepted) {
+    counters_.accepted.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void MqttIngest::stop() {
+  if (stopping_.exchange(true)) return;
+  if (connect_thread_.joinable()) connect_thread_.join();
+  try {
+    if (client_->is_connected()) client_->disconnect(std::chrono::seconds(2))->wait();
+  } catch (const mqtt::exception& e) {
+    spdlog::debug("mqtt: disconnect: {}", e.what());
+  }
+}
+
+}  // namespace edgesync::agent

@@ -1,0 +1,53 @@
+// MQTT session towards the local broker: subscriptions, device id from topic, payload limits.
+// Every message goes to the Buffer from Paho's callback thread, so a full commit window holds
+// back Paho (and, through TCP, the broker) instead of growing memory.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "agent_config.hpp"
+#include "buffer.hpp"
+
+namespace mqtt {
+class async_client;
+}
+
+namespace edgesync::agent {
+
+struct IngestCounters {
+  std::atomic<std::uint64_t> received{0};
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> dropped_oversize{0};
+  std::atomic<std::uint64_t> reconnects{0};
+  std::atomic<bool> connected{false};
+};
+
+class MqttIngest {
+ public:
+  MqttIngest(const AgentConfig::Mqtt& cfg, Buffer& buffer);
+  ~MqttIngest();
+  MqttIngest(const MqttIngest&) = delete;
+  MqttIngest& operator=(const MqttIngest&) = delete;
+
+  // Connects in the background (retrying while the broker is not up yet) and subscribes.
+  void start();
+  // Disconnects; no message callback runs after it returns.
+  void stop();
+  const IngestCounters& counters() const { return counters_; }
+
+ private:
+  void on_connected();
+  void on_message(const std::string& topic, const std::string& payload, int qos);
+
+  AgentConfig::Mqtt cfg_;
+  Buffer& buffer_;
+  IngestCounters counters_;
+  std::unique_ptr<mqtt::async_client> client_;
+  std::atomic<bool> stopping_{false};
+  std::thread connect_thread_;
+};
+
+}  // namespace edgesync::agent

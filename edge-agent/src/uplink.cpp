@@ -1,0 +1,251 @@
+#include "uplink.hpp"
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <deque>
+#include <random>
+
+#include "edgesync/common/backoff.hpp"
+#include "edgesync/common/secrets.hpp"
+#include "edgesync/v1/sync.grpc.pb.h"
+
+namespace edgesync::agent {
+namespace {
+
+std::shared_ptr<grpc::ChannelCredentials> make_credentials(const AgentConfig::Uplink& c) {
+  if (!c.tls.enabled) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions o;
+  if (!c.tls.ca_file.empty()) o.pem_root_certs = read_text_file(c.tls.ca_file);
+  if (!c.tls.cert_file.empty()) o.pem_cert_chain = read_text_file(c.tls.cert_file);
+  if (!c.tls.key_file.empty()) o.pem_private_key = read_text_file(c.tls.key_file);
+  return grpc::SslCredentials(o);
+}
+
+grpc::ChannelArguments make_channel_args(const AgentConfig::Uplink& c) {
+  grpc::ChannelArguments a;
+  const int ka = static_cast<int>(c.keepalive.count());
+  a.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, ka);
+  a.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ka);
+  a.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  a.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // One fresh connection per session attempt: our own backoff decides when to retry.
+  a.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  a.SetInt(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, 16 << 20);
+  if (!c.server_name.empty()) a.SetSslTargetNameOverride(c.server_name);
+  return a;
+}
+
+}  // namespace
+
+// One stream's worth of state, shared by the writer (calling thread) and the ack reader thread.
+class Uplink::Session {
+ public:
+  explicit Session(Uplink& u) : u_(u) {}
+
+  // Returns true when the hub welcomed us (so the backoff can be reset).
+  bool run() {
+    auto channel = grpc::CreateCustomChannel(u_.cfg_.hub, make_credentials(u_.cfg_),
+                                             make_channel_args(u_.cfg_));
+    auto stub = v1::Sync::NewStub(channel);
+    grpc::ClientContext ctx;
+    if (!u_.token_.empty()) ctx.AddMetadata("authorization", "Bearer " + u_.token_);
+    if (u_.cfg_.gzip) ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+    {
+      std::lock_guard lk(u_.mu_);
+      if (u_.stopping_) return false;
+      u_.live_ctx_ = &ctx;
+    }
+    auto stream = stub->Stream(&ctx);
+    const bool welcomed = handshake(*stream);
+    if (welcomed) {
+      std::thread reader([&] { read_acks(*stream); });
+      send_loop(*stream);
+      ctx.TryCancel();
+      reader.join();
+    } else {
+      ctx.TryCancel();
+    }
+    {
+      std::lock_guard lk(u_.mu_);
+      u_.live_ctx_ = nullptr;
+    }
+    u_.counters_.connected = false;
+    grpc::Status st = stream->Finish();
+    if (!stopping()) {
+      u_.counters_.failures.fetch_add(1);
+      spdlog::warn("uplink: stream to {} ended: {} ({}){}", u_.cfg_.hub,
+                   static_cast<int>(st.error_code()), st.error_message(),
+                   welcomed ? "" : " before the hub welcomed us");
+    }
+    return welcomed;
+  }
+
+ private:
+  bool stopping() {
+    std::lock_guard lk(u_.mu_);
+    return u_.stopping_;
+  }
+
+  bool handshake(grpc::ClientReaderWriter<v1::AgentMessage, v1::HubMessage>& stream) {
+    const std::uint64_t next = u_.buffer_.next_seq();
+    const std::uint64_t first = u_.buffer_.first_unacked_seq();
+    sent_through_ = first ? first - 1 : next - 1;
+    v1::AgentMessage hello;
+    auto* h = hello.mutable_hello();
+    h->set_agent_id(u_.agent_id_);
+    h->set_epoch(u_.buffer_.next_epoch());
+    h->set_first_unacked_seq(first);
+    h->set_next_seq(next);
+    h->set_agent_version(EDGESYNC_VERSION);
+    if (!stream.Write(hello)) return false;
+    v1::HubMessage m;
+    if (!stream.Read(&m) || !m.has_welcome()) return false;
+    const auto durable = m.welcome().durable_through();
+    if (durable > sent_through_) {
+      // The hub already has these in Kafka (e.g. acked batch whose ack we lost): skip them.
+      u_.buffer_.ack_through(durable);
+      sent_through_ = durable;
+    }
+    if (m.welcome().max_batch_records() > 0) {
+      max_records_ = std::min<std::size_t>(u_.cfg_.batch_max_records, m.welcome().max_batch_records());
+    }
+    if (m.welcome().max_batch_bytes() > 0) {
+      max_bytes_ = std::min<std::size_t>(u_.cfg_.batch_max_bytes, m.welcome().max_batch_bytes());
+    }
+    u_.counters_.connected = true;
+    u_.counters_.sessions.fetch_add(1);
+    spdlog::info("uplink: connected to hub {} ({}), resuming after seq {}", u_.cfg_.hub,
+                 m.welcome().hub_id(), sent_through_);
+    return true;
+  }
+
+  void read_acks(grpc::ClientReaderWriter<v1::AgentMessage, v1::HubMessage>& stream) {
+    v1::HubMessage m;
+    while (stream.Read(&m)) {
+      if (m.has_ack()) {
+        const auto through = m.ack().acked_through();
+        {
+          std::lock_guard lk(mu_);
+          while (!inflight_.empty() && inflight_.front() <= through) inflight_.pop_front();
+        }
+        u_.buffer_.ack_through(through);
+        u_.counters_.acked_through = through;
+        cv_.notify_all();
+      } else if (m.has_slow_down()) {
+        std::lock_guard lk(mu_);
+        pause_until_ = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(m.slow_down().retry_after_ms());
+        spdlog::info("uplink: hub asks to slow down for {} ms ({})",
+                     m.slow_down().retry_after_ms(), m.slow_down().reason());
+      }
+    }
+    std::lock_guard lk(mu_);
+    broken_ = true;
+    cv_.notify_all();
+  }
+
+  void send_loop(grpc::ClientReaderWriter<v1::AgentMessage, v1::HubMessage>& stream) {
+    const std::size_t window = u_.cfg_.max_inflight_batches;
+    std::uint64_t batch_id = 0;
+    for (;;) {
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait_for(lk, std::chrono::milliseconds(200), [&] {
+          return broken_ || inflight_.size() < window;
+        });
+        if (broken_) return;
+        if (inflight_.size() >= window) continue;
+        const auto now = std::chrono::steady_clock::now();
+        if (now < pause_until_) {
+          cv_.wait_until(lk, pause_until_, [&] { return broken_; });
+          continue;
+        }
+      }
+      if (stopping()) return;
+      auto recs = u_.buffer_.read_after(sent_through_, max_records_, max_bytes_);
+      if (recs.empty()) {
+        u_.buffer_.wait_for_records(sent_through_, std::chrono::milliseconds(250));
+        continue;
+      }
+      v1::AgentMessage msg;
+      auto* b = msg.mutable_batch();
+      b->set_batch_id(++batch_id);
+      b->mutable_records()->Reserve(static_cast<int>(recs.size()));
+      for (auto& r : recs) {
+        auto* pr = b->add_records();
+        pr->set_seq(r.seq);
+        pr->set_device_id(std::move(r.device_id));
+        pr->set_mqtt_topic(std::move(r.topic));
+        pr->set_payload(std::move(r.payload));
+        pr->set_received_unix_ns(r.received_unix_ns);
+        pr->set_qos(static_cast<std::uint32_t>(r.qos));
+      }
+      const std::uint64_t last = recs.back().seq;
+      {
+        std::lock_guard lk(mu_);
+        inflight_.push_back(last);
+      }
+      if (!stream.Write(msg)) return;
+      sent_through_ = last;
+      u_.counters_.batches_sent.fetch_add(1, std::memory_order_relaxed);
+      u_.counters_.records_sent.fetch_add(recs.size(), std::memory_order_relaxed);
+    }
+  }
+
+  Uplink& u_;
+  std::uint64_t sent_through_ = 0;
+  std::size_t max_records_ = u_.cfg_.batch_max_records;
+  std::size_t max_bytes_ = u_.cfg_.batch_max_bytes;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::uint64_t> inflight_;  // last seq of each unacked batch
+  std::chrono::steady_clock::time_point pause_until_{};
+  bool broken_ = false;
+};
+
+Uplink::Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer)
+    : cfg_(std::move(cfg)), agent_id_(std::move(agent_id)), buffer_(buffer) {
+  if (!cfg_.token_file.empty()) token_ = read_secret_file(cfg_.token_file);
+  // Fail at start-up, not at the first connect, when TLS files are unreadable.
+  (void)make_credentials(cfg_);
+}
+
+Uplink::~Uplink() { stop(std::chrono::milliseconds(0)); }
+
+void Uplink::start() { thread_ = std::thread([this] { run(); }); }
+
+void Uplink::stop(std::chrono::milliseconds grace) {
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  // Give the hub a moment to ack what is in flight, so the next start resends less.
+  while (std::chrono::steady_clock::now() < deadline && counters_.connected &&
+         counters_.acked_through.load() + 1 < buffer_.next_seq()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+    if (live_ctx_ != nullptr) live_ctx_->TryCancel();
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Uplink::run() {
+  std::random_device rd;
+  Backoff backoff(cfg_.backoff_initial, cfg_.backoff_max,
+                  (static_cast<std::uint64_t>(rd()) << 32) ^ std::hash<std::string>{}(agent_id_));
+  for (;;) {
+    Session s(*this);
+    const bool welcomed = s.run();
+    std::unique_lock lk(mu_);
+    if (stopping_) return;
+    if (welcomed) backoff.reset();
+    const auto wait = backoff.next();
+    spdlog::info("uplink: reconnecting to {} in {} ms", cfg_.hub, wait.count());
+    cv_.wait_for(lk, wait, [&] { return stopping_; });
+    if (stopping_) return;
+  }
+}
+
+}  // namespace edgesync::agent

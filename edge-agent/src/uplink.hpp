@@ -1,0 +1,60 @@
+// Streams the buffer to the hub: one gRPC bidi stream at a time, batches in seq order with a
+// bounded in-flight window, cumulative acks -> Buffer::ack_through, reconnect with full-jitter
+// exponential backoff, resume from the first unacked record.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "agent_config.hpp"
+#include "buffer.hpp"
+
+namespace grpc {
+class ClientContext;
+}
+
+namespace edgesync::agent {
+
+struct UplinkCounters {
+  std::atomic<std::uint64_t> batches_sent{0};
+  std::atomic<std::uint64_t> records_sent{0};
+  std::atomic<std::uint64_t> acked_through{0};
+  std::atomic<std::uint64_t> sessions{0};
+  std::atomic<std::uint64_t> failures{0};
+  std::atomic<bool> connected{false};
+};
+
+class Uplink {
+ public:
+  Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer);
+  ~Uplink();
+  Uplink(const Uplink&) = delete;
+  Uplink& operator=(const Uplink&) = delete;
+
+  void start();
+  // Waits up to `grace` for outstanding acks, then closes the stream and joins.
+  void stop(std::chrono::milliseconds grace);
+  const UplinkCounters& counters() const { return counters_; }
+
+ private:
+  class Session;
+  void run();
+
+  AgentConfig::Uplink cfg_;
+  std::string agent_id_;
+  std::string token_;
+  Buffer& buffer_;
+  UplinkCounters counters_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  grpc::ClientContext* live_ctx_ = nullptr;  // guarded by mu_, for cancellation
+  std::thread thread_;
+};
+
+}  // namespace edgesync::agent
