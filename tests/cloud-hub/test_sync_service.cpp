@@ -160,7 +160,7 @@ void fill(agent::Buffer& b, int n) {
 
 }  // namespace
 
-TEST_CASE("every record reaches the sink and the buffer empties; acks never run ahead") {
+TEST_CASE("every record reaches the sink and the buffer empties and acks never run ahead") {
   Harness h({});
   auto dir = test::make_temp_dir("sync1");
   agent::SqliteBuffer real({(dir / "b.db").string(), false, 256, 2000});
@@ -175,7 +175,7 @@ TEST_CASE("every record reaches the sink and the buffer empties; acks never run 
   CHECK(h.service->counters().records_in.load() == 2000);
 }
 
-TEST_CASE("a failed delivery is never acked: the stream is closed and the agent resends") {
+TEST_CASE("a failed delivery is never acked and the agent resends after the stream closes") {
   Harness h({137, 1500});
   auto dir = test::make_temp_dir("sync2");
   agent::SqliteBuffer real({(dir / "b.db").string(), false, 256, 2000});

@@ -6,7 +6,7 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("full jitter backoff stays within a doubling, capped ceiling") {
+TEST_CASE("full jitter backoff stays within a doubling capped ceiling") {
   edgesync::Backoff b(100ms, 5000ms, 42);
   std::chrono::milliseconds expected_ceiling = 100ms;
   for (int i = 0; i < 20; ++i) {
@@ -20,7 +20,7 @@ TEST_CASE("full jitter backoff stays within a doubling, capped ceiling") {
   CHECK(b.ceiling() == 100ms);
 }
 
-TEST_CASE("jitter spreads a fleet: waits differ between agents") {
+TEST_CASE("jitter spreads a fleet so waits differ between agents") {
   std::set<long> firsts;
   for (std::uint64_t seed = 0; seed < 50; ++seed) {
     edgesync::Backoff b(1000ms, 30000ms, seed);

@@ -41,7 +41,7 @@ TEST_CASE("missing required key names the key") {
   CHECK(e.find("required") != std::string::npos);
 }
 
-TEST_CASE("wrong type names file, line and key") {
+TEST_CASE("wrong type names file and line and key") {
   auto e = error_of(std::string(kMinimal) + "mqtt:\n  qos: high\n");
   CHECK(e.find("agent.yaml:6:") != std::string::npos);
   CHECK(e.find("'mqtt.qos'") != std::string::npos);
@@ -80,7 +80,7 @@ TEST_CASE("invalid MQTT filter is refused") {
   CHECK(e.find("not a valid MQTT topic filter") != std::string::npos);
 }
 
-TEST_CASE("a section given as a scalar is an error, not a crash") {
+TEST_CASE("a section given as a scalar is an error and not a crash") {
   auto e = error_of("agent: 5\nuplink:\n  hub: x:1\n");
   CHECK(e.find("expected a map") != std::string::npos);
   CHECK(error_of("").find("required") != std::string::npos);

@@ -43,7 +43,7 @@ TEST_CASE("append assigns consecutive sequence numbers and reads back byte-exact
   CHECK(b.first_unacked_seq() == 1);
 }
 
-TEST_CASE("read_after respects max records and max bytes, returning at least one") {
+TEST_CASE("read_after respects max records and max bytes and returns at least one") {
   auto dir = edgesync::test::make_temp_dir("buf2");
   SqliteBuffer b(opts(dir, 0));
   for (int i = 0; i < 10; ++i) b.append(msg(i, std::string(1000, 'x')));
@@ -53,7 +53,7 @@ TEST_CASE("read_after respects max records and max bytes, returning at least one
   CHECK(b.read_after(8, 100, 1 << 20).size() == 2);
 }
 
-TEST_CASE("ack deletes through the seq; sequence numbers survive restarts and are never reused") {
+TEST_CASE("ack deletes through the seq and sequence numbers survive restarts and are never reused") {
   auto dir = edgesync::test::make_temp_dir("buf3");
   {
     SqliteBuffer b(opts(dir, 0));
@@ -100,7 +100,7 @@ TEST_CASE("records queued in the commit window are committed by stop()") {
   CHECK(s.next_seq == 5001);
 }
 
-TEST_CASE("group commit: concurrent appenders share transactions, order is kept") {
+TEST_CASE("group commit with concurrent appenders keeps per-producer order") {
   auto dir = edgesync::test::make_temp_dir("buf6");
   SqliteBuffer b(opts(dir, 64));
   std::vector<std::thread> ts;
@@ -134,7 +134,7 @@ TEST_CASE("wait_for_records wakes on commit") {
   t.join();
 }
 
-TEST_CASE("the session epoch only grows, also across restarts") {
+TEST_CASE("the session epoch only grows also across restarts") {
   auto dir = edgesync::test::make_temp_dir("buf8");
   std::uint64_t e1, e2, e3;
   {

@@ -143,7 +143,7 @@ bool port_open(int port) {
 }
 
 std::filesystem::path make_temp_dir(const std::string& name) {
-  auto base = std::filesystem::path(env_or("EDGESYNC_TEST_TMP", std::filesystem::temp_directory_path().string()));
+  auto base = std::filesystem::path(env_or("EDGESYNC_TEST_TMP", EDGESYNC_TEST_TMP_DEFAULT));
   std::random_device rd;
   auto p = base / ("edgesync-" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 100000));
   std::filesystem::create_directories(p);
@@ -177,8 +177,7 @@ std::string env_or(const char* name, const std::string& fallback) {
 }
 
 std::string bin(const std::string& name) {
-  const std::string dir = env_or("EDGESYNC_BIN_DIR", "");
-  if (dir.empty()) throw std::runtime_error("EDGESYNC_BIN_DIR is not set (run through ctest)");
+  const std::string dir = env_or("EDGESYNC_BIN_DIR", EDGESYNC_BIN_DIR_DEFAULT);
   return dir + "/" + name;
 }
 

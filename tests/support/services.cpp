@@ -34,11 +34,15 @@ void Mosquitto::restart() {
 }
 
 std::string kafka_bootstrap() {
-  const std::string file = env_or("EDGESYNC_KAFKA_BOOTSTRAP_FILE", "");
-  if (file.empty()) throw std::runtime_error("EDGESYNC_KAFKA_BOOTSTRAP_FILE not set (run via ctest)");
+  const std::string file =
+      env_or("EDGESYNC_KAFKA_BOOTSTRAP_FILE", EDGESYNC_KAFKA_BOOTSTRAP_FILE_DEFAULT);
   std::string s = read_file(file);
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  if (s.empty()) throw std::runtime_error("Kafka fixture did not write " + file);
+  if (s.empty()) {
+    throw std::runtime_error("no Kafka broker: " + file +
+                             " is empty or missing (run through ctest, whose kafka/start fixture "
+                             "starts one, or point EDGESYNC_KAFKA_BOOTSTRAP_FILE at a file)");
+  }
   return s;
 }
 

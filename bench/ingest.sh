@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Agent ingest MQTT -> SQLite for several commit settings (hub unreachable, so only the edge
+# path is measured). Prints one row per setting: messages/s committed and the crash-loss bound.
+#   bench/ingest.sh [MESSAGES]      (default 50000, 200-byte payloads, QoS 1, 10 devices)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${BUILD_DIR:-$ROOT/build}/bin"
+N="${1:-50000}"
+RUN="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$RUN"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+MQ="$(port)"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n' "$MQ" > "$RUN/m.conf"
+mosquitto -c "$RUN/m.conf" > "$RUN/m.log" 2>&1 &
+sleep 0.3
+# Ceiling: mosquitto_sub alone draining the same load.
+( timeout 120 mosquitto_sub -p "$MQ" -q 1 -t 'sensors/#' -C "$N" > /dev/null ) & SUB=$!
+sleep 0.3
+t0=$(date +%s.%N)
+"$BIN/sensor-sim" --uri "tcp://127.0.0.1:$MQ" --devices 10 --connections 5 --count $((N / 10)) --size 200 --quiet > /dev/null
+wait $SUB
+t1=$(date +%s.%N)
+ceiling=$(python3 -c "print(int($N/($t1-$t0)))")
+printf '%-28s %10s %12s\n' "setting" "msg/s" "crash bound"
+printf '%-28s %10s %12s\n' "mosquitto_sub alone (QoS 1)" "$ceiling" "-"
+for sync in full normal; do
+  for window in 0 256 4096; do
+    db="$RUN/b-$sync-$window.db"
+    cat > "$RUN/a.yaml" <<YAML
+agent: { id: bench }
+mqtt: { uri: "tcp://127.0.0.1:$MQ", client_id: "bench-$sync-$window", clean_session: true }
+buffer: { path: "$db", synchronous: $sync, commit_window_records: $window }
+uplink: { hub: "127.0.0.1:1", backoff_initial_ms: 60000, backoff_max_ms: 60000 }
+log: { level: warn }
+YAML
+    "$BIN/edge-agent" run --config "$RUN/a.yaml" > "$RUN/a.log" 2>&1 & AG=$!
+    sleep 0.5
+    t0=$(date +%s.%N)
+    "$BIN/sensor-sim" --uri "tcp://127.0.0.1:$MQ" --devices 10 --connections 5 --count $((N / 10)) --size 200 --quiet > /dev/null
+    until [[ "$("$BIN/edge-agent" buffer status --db "$db" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])')" -ge "$N" ]]; do sleep 0.05; done
+    t1=$(date +%s.%N)
+    kill $AG; wait $AG 2>/dev/null || true
+    printf '%-28s %10s %12s\n' "synchronous=$sync window=$window" "$(python3 -c "print(int($N/($t1-$t0)))")" "$((window > 0 ? window : 1)) msgs"
+  done
+done

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this):
+#   install -> build (-Werror) -> unit -> integration (real Mosquitto + real Kafka) -> chaos
+#   (short run) -> deploy checks (Helm, manifests, .deb) -> arm64 cross-build + unit tests
+#   under qemu.
+# Each stage prints one closing line "== stage NAME: PASS|FAIL in Ns"; the last line sums up.
+# Skip stages with EDGESYNC_SKIP="cross deploy" (names as printed).
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+SKIP=" ${EDGESYNC_SKIP:-} "
+declare -a RESULTS=()
+failed=0
+t_all=$(date +%s)
+
+stage() {
+  local name="$1"; shift
+  if [[ "$SKIP" == *" $name "* ]]; then
+    RESULTS+=("$(printf '%-12s SKIPPED' "$name")"); echo "== stage $name: SKIPPED"; return 0
+  fi
+  echo; echo "== stage $name: start ($(date -u +%H:%M:%S))"
+  local t0=$(date +%s) rc=0
+  "$@" || rc=$?
+  local dt=$(( $(date +%s) - t0 ))
+  if [[ $rc -eq 0 ]]; then
+    RESULTS+=("$(printf '%-12s PASS %5ss' "$name" "$dt")"); echo "== stage $name: PASS in ${dt}s"
+  else
+    RESULTS+=("$(printf '%-12s FAIL %5ss (exit %s)' "$name" "$dt" "$rc")"); echo "== stage $name: FAIL in ${dt}s (exit $rc)"
+    failed=$((failed + 1))
+  fi
+  return $rc
+}
+
+ctest_label() {
+  (cd "$BUILD_DIR" && ctest -L "$1" --output-on-failure --timeout 900 ${2:+-j "$2"})
+}
+
+stage install bash -c "'$ROOT/scripts/install-deps.sh' && '$ROOT/scripts/kafka.sh' fetch" || exit 1
+stage build env BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/build.sh" || {
+  printf '%s\n' "${RESULTS[@]}"; echo "test.sh: build failed"; exit 1; }
+stage unit ctest_label unit 2
+stage integration ctest_label integration
+[[ -x "$ROOT/scripts/chaos.sh" ]] && stage chaos "$ROOT/scripts/chaos.sh" --short
+[[ -x "$ROOT/scripts/check-deploy.sh" ]] && stage deploy "$ROOT/scripts/check-deploy.sh"
+[[ -x "$ROOT/scripts/check-deb.sh" ]] && stage deb "$ROOT/scripts/check-deb.sh" "$BUILD_DIR"
+[[ -x "$ROOT/scripts/cross-build.sh" ]] && stage cross-arm64 "$ROOT/scripts/cross-build.sh" arm64 --test
+
+echo
+echo "== summary ($(( $(date +%s) - t_all ))s total)"
+printf '   %s\n' "${RESULTS[@]}"
+if [[ $failed -gt 0 ]]; then
+  echo "test.sh: $failed stage(s) failed"
+  exit 1
+fi
+echo "test.sh: all stages passed"
