@@ -46,6 +46,8 @@ std::pair<int, std::string> run_capture(const std::vector<std::string>& argv,
                                         std::chrono::milliseconds timeout = std::chrono::minutes(5));
 
 int free_port();
+// Minimal HTTP/1.1 GET on 127.0.0.1: {status code, body}; {0, ""} when nothing answers.
+std::pair<int, std::string> http_get(int port, const std::string& path);
 bool port_open(int port);
 std::filesystem::path make_temp_dir(const std::string& name);
 void write_file(const std::filesystem::path& p, const std::string& text);
