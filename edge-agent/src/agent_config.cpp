@@ -61,6 +61,20 @@ constexpr std::array kKeys = {
            "hard crash can lose. 0 = each message is committed before the next is read."},
     KeyDef{"buffer.max_commit_batch", Type::kInt, "2000", false, 1, 1000000, {},
            "Most records in one SQLite transaction (group commit)."},
+    KeyDef{"buffer.max_bytes", Type::kInt, "536870912", false, 0, kMaxInt, {},
+           "Bound of the buffer: sum over stored records of payload + topic + device id + 32 "
+           "bytes. 0 = unbounded. The database file is somewhat larger (pages, index)."},
+    KeyDef{"buffer.max_age_s", Type::kInt, "604800", false, 0, kMaxInt, {},
+           "Records older than this (by MQTT receive time) are dropped and counted as "
+           "`expired`. 0 = keep forever."},
+    KeyDef{"buffer.full_policy", Type::kEnum, "drop-oldest", false, 0, kMaxInt,
+           "drop-oldest|block",
+           "At `max_bytes`: `drop-oldest` deletes the oldest records (counted as `oldest`); "
+           "`block` stops taking MQTT messages (the broker queues them for the persistent "
+           "session) until acks free space. Also applies when the disk is full."},
+    KeyDef{"buffer.quick_check", Type::kBool, "true", false, 0, kMaxInt, {},
+           "Run `PRAGMA quick_check` at start-up; a corrupt or unreadable file is renamed to "
+           "`<path>.corrupt-<time>` and the agent starts with an empty buffer."},
 
     KeyDef{"uplink.hub", Type::kString, "", true, 0, kMaxInt, {},
            "Hub address `host:port` (gRPC target syntax, e.g. `dns:///hub.example.com:7443`)."},
@@ -90,6 +104,9 @@ constexpr std::array kKeys = {
            "gRPC keep-alive ping interval: a dead link is noticed within about twice this."},
     KeyDef{"uplink.compression", Type::kEnum, "none", false, 0, kMaxInt, "none|gzip",
            "gRPC message compression towards the hub."},
+
+    KeyDef{"metrics.listen", Type::kString, "0.0.0.0:9102", false, 0, kMaxInt, {},
+           "`host:port` for `/healthz`, `/readyz` and Prometheus `/metrics`; empty disables."},
 
     KeyDef{"log.level", Type::kEnum, "info", false, 0, kMaxInt, "trace|debug|info|warn|error",
            "Log level."},
@@ -140,6 +157,11 @@ AgentConfig agent_config_from(const config::Values& v) {
   c.buffer.synchronous_full = v.str("buffer.synchronous") == "full";
   c.buffer.commit_window = static_cast<std::size_t>(v.integer("buffer.commit_window_records"));
   c.buffer.max_commit_batch = static_cast<std::size_t>(v.integer("buffer.max_commit_batch"));
+  c.buffer.max_bytes = static_cast<std::uint64_t>(v.integer("buffer.max_bytes"));
+  c.buffer.max_age = std::chrono::seconds(v.integer("buffer.max_age_s"));
+  c.buffer.block_when_full = v.str("buffer.full_policy") == "block";
+  c.buffer.quick_check = v.boolean("buffer.quick_check");
+  c.metrics_listen = v.str("metrics.listen");
 
   c.uplink.hub = v.str("uplink.hub");
   c.uplink.token_file = v.str("uplink.token_file");

@@ -35,6 +35,10 @@ struct AgentConfig {
     bool synchronous_full = true;
     std::size_t commit_window = 256;
     std::size_t max_commit_batch = 2000;
+    std::uint64_t max_bytes = 0;
+    std::chrono::seconds max_age{0};
+    bool block_when_full = false;
+    bool quick_check = true;
   } buffer;
 
   struct Uplink {
@@ -50,6 +54,7 @@ struct AgentConfig {
     bool gzip = false;
   } uplink;
 
+  std::string metrics_listen;
   std::string log_level, log_format;
 };
 

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "record.hpp"
@@ -16,14 +18,30 @@ enum class AppendStatus {
   kStopped,   // the buffer is shutting down; the message was not accepted
 };
 
+// Why a record was dropped without an ack. Every drop is deliberate and counted (persisted).
+enum class DropReason { kOldest, kExpired, kOversize, kDiskFull };
+inline constexpr const char* drop_reason_name(DropReason r) {
+  switch (r) {
+    case DropReason::kOldest: return "oldest";
+    case DropReason::kExpired: return "expired";
+    case DropReason::kOversize: return "oversize";
+    case DropReason::kDiskFull: return "disk_full";
+  }
+  return "?";
+}
+
 struct BufferStats {
-  std::uint64_t records = 0;
-  std::uint64_t payload_bytes = 0;
-  std::uint64_t first_seq = 0;  // lowest seq still stored, 0 when empty
-  std::uint64_t next_seq = 1;   // next seq to be assigned
+  std::uint64_t records = 0;        // stored now
+  std::uint64_t stored_bytes = 0;   // accounted size of stored records (see buffer.max_bytes)
+  std::uint64_t first_seq = 0;      // lowest seq still stored, 0 when empty
+  std::uint64_t next_seq = 1;       // next seq to be assigned
+  std::int64_t oldest_received_unix_ns = 0;  // 0 when empty
   std::uint64_t committed_total = 0;  // records committed by this process
   std::uint64_t acked_total = 0;      // records deleted after an ack by this process
   std::uint64_t commit_errors = 0;
+  std::uint64_t dropped[4] = {};      // persisted totals by DropReason
+  std::uint64_t quarantined_files = 0;
+  bool full = false;                  // at buffer.max_bytes
 };
 
 class Buffer {
@@ -53,6 +71,11 @@ class Buffer {
   virtual std::uint64_t next_epoch() = 0;
 
   virtual BufferStats stats() = 0;
+
+  // Counts drops decided outside the buffer (e.g. oversized MQTT messages); persisted.
+  virtual void record_drop(DropReason, std::uint64_t) {}
+  // Agent state for the field CLI (`buffer status`): written with the next commit.
+  virtual void publish_state(std::vector<std::pair<std::string, std::string>>) {}
 };
 
 }  // namespace edgesync::agent

@@ -1,13 +1,16 @@
 #include "inspect.hpp"
 
-#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 
-#include "sqlite.hpp"
+#include "inspect_format.hpp"
+#include "time_spec.hpp"
 
 namespace edgesync::agent {
 namespace {
+
+constexpr const char* kKnownDrops[] = {"oldest", "expired", "oversize", "disk_full", "purge"};
 
 std::uint64_t file_size_or_zero(const std::string& p) {
   std::error_code ec;
@@ -15,51 +18,145 @@ std::uint64_t file_size_or_zero(const std::string& p) {
   return ec ? 0 : n;
 }
 
-std::string age(std::int64_t unix_ns) {
-  if (unix_ns == 0) return "-";
-  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+std::string ago(std::int64_t unix_ns, std::int64_t now) {
   const double s = static_cast<double>(now - unix_ns) / 1e9;
-  std::ostringstream o;
-  o.precision(1);
-  o << std::fixed << s << " s ago";
-  return o.str();
+  char buf[64];
+  if (s < 120)
+    std::snprintf(buf, sizeof buf, "%.1f s ago", s);
+  else if (s < 7200)
+    std::snprintf(buf, sizeof buf, "%.1f min ago", s / 60);
+  else if (s < 172800)
+    std::snprintf(buf, sizeof buf, "%.1f h ago", s / 3600);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f d ago", s / 86400);
+  return buf;
 }
 
-}  // namespace
+std::string when(std::int64_t unix_ns, std::int64_t now) {
+  if (unix_ns == 0) return "-";
+  return iso8601_utc(unix_ns, 3) + " (" + ago(unix_ns, now) + ")";
+}
 
-BufferStatus read_buffer_status(const std::string& db_path) {
-  if (!std::filesystem::exists(db_path)) {
-    throw std::runtime_error("no buffer database at '" + db_path +
-                             "' (check buffer.path in the agent config, or pass --db)");
+bool has_table(const sqlite::Db& db, const char* name) {
+  sqlite::Stmt st(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
+  st.bind(1, std::string_view(name));
+  return st.step() == SQLITE_ROW;
+}
+
+std::optional<std::int64_t> to_int(const std::string& s) {
+  try {
+    std::size_t used = 0;
+    const long long v = std::stoll(s, &used);
+    if (used == s.size()) return v;
+  } catch (const std::exception&) {
   }
-  sqlite::Db db(db_path, SQLITE_OPEN_READONLY);
-  db.exec("PRAGMA busy_timeout=5000");
-  BufferStatus s;
+  return std::nullopt;
+}
+
+AgentState read_state(const sqlite::Db& db) {
+  AgentState st;
+  if (!has_table(db, "state")) return st;
+  st.table_present = true;
+  sqlite::Stmt q(db, "SELECT key, value FROM state");
+  while (q.step() == SQLITE_ROW) {
+    const auto k = q.text(0);
+    if (q.is_null(1)) continue;
+    const auto v = q.text(1);
+    if (k == "hub_state")
+      st.hub_state = v;
+    else if (k == "mqtt_state")
+      st.mqtt_state = v;
+    else if (k == "last_error")
+      st.last_error = v;
+    else if (k == "last_sync_unix_ns")
+      st.last_sync_unix_ns = to_int(v);
+    else if (k == "updated_unix_ns")
+      st.updated_unix_ns = to_int(v);
+  }
+  return st;
+}
+
+void read_records(const sqlite::Db& db, BufferStatus& s) {
   sqlite::Stmt st(db,
                   "SELECT count(*), coalesce(sum(length(payload)), 0), coalesce(min(seq), 0), "
                   "coalesce(max(seq), 0), coalesce(min(received_ns), 0), "
                   "coalesce(max(received_ns), 0) FROM records");
-  if (st.step() == SQLITE_ROW) {
-    s.records = static_cast<std::uint64_t>(st.int64(0));
-    s.payload_bytes = static_cast<std::uint64_t>(st.int64(1));
-    s.first_seq = static_cast<std::uint64_t>(st.int64(2));
-    s.last_seq = static_cast<std::uint64_t>(st.int64(3));
-    s.oldest_received_unix_ns = st.int64(4);
-    s.newest_received_unix_ns = st.int64(5);
-  }
+  if (st.step() != SQLITE_ROW) throw sqlite::Error(0, "reading records failed: " + db.errmsg());
+  s.records = static_cast<std::uint64_t>(st.int64(0));
+  s.payload_bytes = static_cast<std::uint64_t>(st.int64(1));
+  s.first_seq = static_cast<std::uint64_t>(st.int64(2));
+  s.last_seq = static_cast<std::uint64_t>(st.int64(3));
+  s.oldest_received_unix_ns = st.int64(4);
+  s.newest_received_unix_ns = st.int64(5);
+}
+
+void read_meta(const sqlite::Db& db, BufferStatus& s) {
+  if (!has_table(db, "meta")) return;
   sqlite::Stmt meta(db, "SELECT key, value FROM meta");
   while (meta.step() == SQLITE_ROW) {
     const auto k = meta.text(0);
-    if (k == "next_seq") s.next_seq = static_cast<std::uint64_t>(meta.int64(1));
-    if (k == "epoch") s.epoch = static_cast<std::uint64_t>(meta.int64(1));
+    const auto v = static_cast<std::uint64_t>(meta.int64(1));
+    if (k == "next_seq")
+      s.next_seq = v;
+    else if (k == "epoch")
+      s.epoch = v;
+    else if (k == "quarantined_files")
+      s.quarantined_files = v;
+    else if (k.starts_with("dropped_"))
+      s.dropped[k.substr(8)] = v;
   }
+}
+
+template <class T>
+nlohmann::json opt(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+bool state_stale(const BufferStatus& s) {
+  return !s.state.updated_unix_ns ||
+         s.read_at_unix_ns - *s.state.updated_unix_ns > kStateStaleAfterNs;
+}
+
+}  // namespace
+
+sqlite::Db open_buffer(const std::string& db_path, bool writable) {
+  if (!std::filesystem::exists(db_path)) {
+    throw std::runtime_error("no buffer database at '" + db_path +
+                             "' (check buffer.path in the agent config, or pass --db FILE)");
+  }
+  sqlite::Db db(db_path, writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY);
+  db.exec(writable ? "PRAGMA busy_timeout=10000" : "PRAGMA busy_timeout=5000");
+  if (!has_table(db, "records")) {
+    throw std::runtime_error("'" + db_path + "' is not an edgesync buffer (no records table)");
+  }
+  return db;
+}
+
+BufferStatus read_buffer_status(const std::string& db_path) {
+  sqlite::Db db = open_buffer(db_path, false);
+  BufferStatus s;
+  for (const char* k : kKnownDrops) s.dropped[k] = 0;
+  db.exec("BEGIN");  // one read transaction: all figures come from the same snapshot
+  read_records(db, s);
+  read_meta(db, s);
+  s.state = read_state(db);
+  db.exec("COMMIT");
   s.file_bytes = file_size_or_zero(db_path) + file_size_or_zero(db_path + "-wal");
+  s.read_at_unix_ns = now_unix_ns();
   return s;
 }
 
 nlohmann::json to_json(const BufferStatus& s) {
+  std::uint64_t total = 0;
+  nlohmann::json dropped = nlohmann::json::object();
+  for (const auto& [k, v] : s.dropped) {
+    dropped[k] = v;
+    total += v;
+  }
+  dropped["total"] = total;
+  const auto& a = s.state;
+  std::optional<double> age_s;
+  if (a.updated_unix_ns) age_s = static_cast<double>(s.read_at_unix_ns - *a.updated_unix_ns) / 1e9;
   return nlohmann::json{{"records", s.records},
                         {"payload_bytes", s.payload_bytes},
                         {"first_seq", s.first_seq},
@@ -68,20 +165,56 @@ nlohmann::json to_json(const BufferStatus& s) {
                         {"epoch", s.epoch},
                         {"oldest_received_unix_ns", s.oldest_received_unix_ns},
                         {"newest_received_unix_ns", s.newest_received_unix_ns},
-                        {"file_bytes", s.file_bytes}};
+                        {"file_bytes", s.file_bytes},
+                        {"dropped", dropped},
+                        {"quarantined_files", s.quarantined_files},
+                        {"state",
+                         {{"available", a.table_present},
+                          {"hub_state", a.hub_state.value_or("unknown")},
+                          {"mqtt_state", a.mqtt_state.value_or("unknown")},
+                          {"last_sync_unix_ns", opt(a.last_sync_unix_ns)},
+                          {"last_error", opt(a.last_error)},
+                          {"updated_unix_ns", opt(a.updated_unix_ns)},
+                          {"age_s", opt(age_s)},
+                          {"stale", state_stale(s)}}},
+                        {"read_at_unix_ns", s.read_at_unix_ns}};
 }
 
 std::string to_text(const BufferStatus& s) {
+  const auto now = s.read_at_unix_ns;
   std::ostringstream o;
   o << "records        " << s.records << "\n"
-    << "payload bytes  " << s.payload_bytes << "\n"
+    << "payload bytes  " << s.payload_bytes << " (" << human_bytes(s.payload_bytes) << ")\n"
     << "file bytes     " << s.file_bytes << " (database + WAL)\n"
-    << "seq range      " << (s.records ? std::to_string(s.first_seq) + " .. " + std::to_string(s.last_seq) : "-")
-    << "\n"
+    << "seq range      "
+    << (s.records ? std::to_string(s.first_seq) + " .. " + std::to_string(s.last_seq) : "-") << "\n"
     << "next seq       " << s.next_seq << "\n"
     << "session epoch  " << s.epoch << "\n"
-    << "oldest record  " << age(s.oldest_received_unix_ns) << "\n"
-    << "newest record  " << age(s.newest_received_unix_ns) << "\n";
+    << "oldest record  " << when(s.oldest_received_unix_ns, now) << "\n"
+    << "newest record  " << when(s.newest_received_unix_ns, now) << "\n";
+  std::uint64_t total = 0;
+  std::string parts;
+  for (const auto& [k, v] : s.dropped) {
+    total += v;
+    parts += (parts.empty() ? "" : ", ") + k + " " + std::to_string(v);
+  }
+  o << "dropped        " << total << " (" << parts << ")\n"
+    << "quarantined    " << s.quarantined_files << " files\n";
+  const auto& a = s.state;
+  o << "hub            " << a.hub_state.value_or("unknown") << "\n"
+    << "mqtt           " << a.mqtt_state.value_or("unknown") << "\n"
+    << "last sync      " << (a.last_sync_unix_ns ? when(*a.last_sync_unix_ns, now) : "-") << "\n"
+    << "last error     " << (a.last_error && !a.last_error->empty() ? *a.last_error : "-") << "\n";
+  if (!a.table_present) {
+    o << "agent state    unknown (no state table: agent version without it, or never started)\n";
+  } else if (!a.updated_unix_ns) {
+    o << "agent state    unknown (state has no updated_unix_ns)\n";
+  } else if (state_stale(s)) {
+    o << "agent state    agent not running? state is " << (now - *a.updated_unix_ns) / 1'000'000'000
+      << " s old\n";
+  } else {
+    o << "agent state    updated " << ago(*a.updated_unix_ns, now) << "\n";
+  }
   return o.str();
 }
 

@@ -1,13 +1,30 @@
-// Read-only views of the buffer for field techs (`edge-agent buffer ...`). Opens the database
-// read-only, so it never blocks the running agent (WAL readers do not block the writer).
+// Views of the buffer for field techs (`edge-agent buffer ...`). Everything except purge opens the
+// database read-only, so it never blocks the running agent (WAL readers do not block the writer);
+// purge deletes in short write transactions.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "record.hpp"
+#include "sqlite.hpp"
+
 namespace edgesync::agent {
+
+// What the agent reports about itself in the `state` table (absent in files of older agents).
+struct AgentState {
+  bool table_present = false;
+  std::optional<std::string> hub_state, mqtt_state, last_error;
+  std::optional<std::int64_t> last_sync_unix_ns, updated_unix_ns;
+};
+
+inline constexpr std::int64_t kStateStaleAfterNs = 30'000'000'000;
 
 struct BufferStatus {
   std::uint64_t records = 0;
@@ -19,10 +36,63 @@ struct BufferStatus {
   std::int64_t oldest_received_unix_ns = 0;
   std::int64_t newest_received_unix_ns = 0;
   std::uint64_t file_bytes = 0;  // database + WAL on disk
+  // meta dropped_<reason> counters (oldest, expired, oversize, disk_full, purge always present;
+  // absent keys count 0) and quarantined_files.
+  std::map<std::string, std::uint64_t> dropped;
+  std::uint64_t quarantined_files = 0;
+  AgentState state;
+  std::int64_t read_at_unix_ns = 0;  // when this status was taken
 };
+
+// Opens the buffer; throws std::runtime_error naming the path and --config/--db when missing.
+sqlite::Db open_buffer(const std::string& db_path, bool writable);
 
 BufferStatus read_buffer_status(const std::string& db_path);
 nlohmann::json to_json(const BufferStatus& s);
 std::string to_text(const BufferStatus& s);
+
+// Which records a command works on; every set field must match.
+struct RecordFilter {
+  std::optional<std::int64_t> since_ns;  // received_ns >= since
+  std::optional<std::int64_t> until_ns;  // received_ns < until
+  std::optional<std::string> device;     // device_id == device
+  std::optional<std::uint64_t> max_seq;  // seq <= max_seq
+};
+
+struct RecordCount {
+  std::uint64_t records = 0, payload_bytes = 0, max_seq = 0;
+};
+RecordCount count_records(const sqlite::Db& db, const RecordFilter& f);
+
+// Reads matching records in seq order, page by page: each page is its own short read
+// transaction, so a long export never pins the WAL (the agent's checkpoints keep working) and
+// memory stays bounded by one page.
+class RecordPager {
+ public:
+  RecordPager(const sqlite::Db& db, RecordFilter f, std::uint64_t after_seq = 0,
+              std::size_t page = 1000);
+  // The next record, or nullopt when there is none (yet: call again later to follow).
+  std::optional<StoredRecord> next();
+  std::uint64_t last_seq() const { return after_; }
+
+ private:
+  const sqlite::Db* db_;
+  sqlite::Stmt st_;
+  RecordFilter f_;
+  std::uint64_t after_;
+  std::size_t page_;
+  std::vector<StoredRecord> buf_;
+  std::size_t pos_ = 0;
+};
+
+// The last n records (seq order) and the highest seq stored (0 when empty).
+std::vector<StoredRecord> tail_records(const sqlite::Db& db, std::size_t n);
+
+// Deletes matching records in transactions of at most `chunk` rows (BEGIN IMMEDIATE, busy
+// timeout 10 s) and adds each chunk's count to meta dropped_purge in the same transaction.
+// `on_chunk` gets the running total. Returns the number deleted.
+std::uint64_t purge_records(const std::string& db_path, const RecordFilter& f,
+                            std::size_t chunk = 5000,
+                            const std::function<void(std::uint64_t)>& on_chunk = {});
 
 }  // namespace edgesync::agent

@@ -5,9 +5,10 @@
 #include <iostream>
 
 #include "agent_config.hpp"
+#include "agent_monitor.hpp"
+#include "buffer_cli.hpp"
 #include "edgesync/common/logging.hpp"
 #include "edgesync/common/shutdown.hpp"
-#include "inspect.hpp"
 #include "mqtt_ingest.hpp"
 #include "sqlite_buffer.hpp"
 #include "uplink.hpp"
@@ -23,10 +24,22 @@ int run_agent(const std::string& config_path) {
   setup_logging("edge-agent", cfg.log_level, cfg.log_format);
   spdlog::info("edge-agent {} starting as agent '{}'", EDGESYNC_VERSION, cfg.agent_id);
 
-  SqliteBuffer buffer(SqliteBufferOptions{cfg.buffer.path, cfg.buffer.synchronous_full,
-                                          cfg.buffer.commit_window, cfg.buffer.max_commit_batch});
+  SqliteBufferOptions bo;
+  bo.path = cfg.buffer.path;
+  bo.synchronous_full = cfg.buffer.synchronous_full;
+  bo.commit_window = cfg.buffer.commit_window;
+  bo.max_commit_batch = cfg.buffer.max_commit_batch;
+  bo.max_bytes = cfg.buffer.max_bytes;
+  bo.max_age = cfg.buffer.max_age;
+  bo.full_policy = cfg.buffer.block_when_full ? FullPolicy::kBlock : FullPolicy::kDropOldest;
+  bo.quick_check = cfg.buffer.quick_check;
+  SqliteBuffer buffer(bo);
   Uplink uplink(cfg.uplink, cfg.agent_id, buffer);
   MqttIngest ingest(cfg.mqtt, buffer);
+  AgentMonitor monitor({buffer, ingest, uplink, cfg.mqtt.uri, cfg.uplink.hub}, cfg.metrics_listen);
+  if (monitor.port() > 0) {
+    spdlog::info("edge-agent: /healthz /readyz /metrics on port {}", monitor.port());
+  }
   uplink.start();
   ingest.start();
 
@@ -34,6 +47,7 @@ int run_agent(const std::string& config_path) {
   spdlog::info("edge-agent: signal {} received, shutting down", sig);
   ingest.stop();  // no new messages; what Paho acked is in the buffer queue
   uplink.stop(std::chrono::milliseconds(2000));
+  monitor.stop();
   buffer.stop();  // commits whatever is still queued
   const auto st = buffer.stats();
   spdlog::info("edge-agent: stopped; {} records committed, {} acked by the hub this run, next seq {}",
@@ -58,18 +72,14 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("config-reference", "Print the config key reference (Markdown)");
 
-  auto* buf = app.add_subcommand("buffer", "Inspect the local buffer (safe while the agent runs)");
-  buf->require_subcommand(1);
-  std::string buf_config, buf_db;
-  bool json = false;
-  auto* status = buf->add_subcommand("status", "Records, bytes, sequence range, ages");
-  for (auto* sc : {status}) {
-    sc->add_option("-c,--config", buf_config, "Agent config (to find buffer.path)");
-    sc->add_option("--db", buf_db, "Buffer database file (instead of --config)");
-    sc->add_flag("--json", json, "JSON output");
-  }
+  add_buffer_commands(app);  // `buffer status|tail|export|purge` run from their CLI11 callbacks
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help/--version exit 0; any usage error exits 2, as documented for the field CLI.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   try {
     if (*run) return run_agent(config_path);
@@ -81,21 +91,6 @@ int main(int argc, char** argv) {
     }
     if (app.got_subcommand("config-reference")) {
       std::cout << agent_schema().reference_markdown();
-      return 0;
-    }
-    if (*buf) {
-      if (buf_db.empty()) {
-        if (buf_config.empty()) {
-          std::cerr << "edge-agent buffer: pass --config FILE or --db FILE\n";
-          return 2;
-        }
-        buf_db = load_agent_config(buf_config).buffer.path;
-      }
-      if (*status) {
-        auto s = read_buffer_status(buf_db);
-        if (json) std::cout << to_json(s).dump() << "\n";
-        else std::cout << to_text(s);
-      }
       return 0;
     }
   } catch (const edgesync::config::ConfigError& e) {

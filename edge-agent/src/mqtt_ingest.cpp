@@ -100,6 +100,7 @@ void MqttIngest::on_message(const std::string& topic, const std::string& payload
   counters_.received.fetch_add(1, std::memory_order_relaxed);
   if (payload.size() > cfg_.max_payload_bytes) {
     counters_.dropped_oversize.fetch_add(1, std::memory_order_relaxed);
+    buffer_.record_drop(DropReason::kOversize, 1);
     spdlog::warn("mqtt: dropped {} byte message on topic '{}': over mqtt.max_payload_bytes={}",
                  payload.size(), topic, cfg_.max_payload_bytes);
     return;

@@ -3,66 +3,100 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 
 namespace edgesync::agent {
 namespace {
 
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS records(
-  seq INTEGER PRIMARY KEY,
-  device_id TEXT NOT NULL,
-  topic TEXT NOT NULL,
-  payload BLOB NOT NULL,
-  received_ns INTEGER NOT NULL,
-  qos INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES ('next_seq', 1), ('epoch', 0), ('schema_version', 1);
-)sql";
-
-sqlite::Db open_writer(const SqliteBufferOptions& o) {
-  sqlite::Db db(o.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  db.exec("PRAGMA busy_timeout=5000");
-  db.exec("PRAGMA journal_mode=WAL");
-  db.exec(o.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-  db.exec(kSchema);
-  return db;
-}
-
-sqlite::Db open_reader(const std::string& path) {
-  sqlite::Db db(path, SQLITE_OPEN_READONLY);
-  db.exec("PRAGMA busy_timeout=5000");
-  return db;
-}
+constexpr int kReasons = 4;
+constexpr const char* kDropKeys[kReasons] = {"dropped_oldest", "dropped_expired",
+                                             "dropped_oversize", "dropped_disk_full"};
 
 std::uint64_t scalar_u64(const sqlite::Db& db, const char* sql) {
   sqlite::Stmt st(db, sql);
   return st.step() == SQLITE_ROW ? static_cast<std::uint64_t>(st.int64(0)) : 0;
 }
 
+sqlite::Db open_reader(const std::string& path) {
+  sqlite::Db db(path, SQLITE_OPEN_READONLY);
+  db.exec("PRAGMA busy_timeout=10000");
+  return db;
+}
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool is_full_error(int rc) { return (rc & 0xff) == SQLITE_FULL; }
+
 }  // namespace
+
+struct SqliteBuffer::Work {
+  std::vector<IncomingMessage> batch;
+  std::uint64_t ack = 0;
+  std::vector<std::pair<std::string, std::string>> state;
+  std::uint64_t external_drops[kReasons] = {};
+  bool expire = false;
+  std::uint64_t emergency_drop_records = 0;  // disk full under drop-oldest
+  // Filled by commit():
+  std::uint64_t added_bytes = 0, acked_records = 0, acked_bytes = 0;
+  std::uint64_t dropped[kReasons] = {}, dropped_records = 0, dropped_bytes = 0;
+  int rc = SQLITE_OK;
+};
 
 SqliteBuffer::SqliteBuffer(SqliteBufferOptions opts)
     : opts_(std::move(opts)),
-      wdb_(open_writer(opts_)),
+      wdb_(open_store(opts_.path, opts_.synchronous_full, opts_.quick_check, &open_result_)),
       insert_(wdb_,
               "INSERT INTO records(seq, device_id, topic, payload, received_ns, qos) "
               "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
       delete_(wdb_, "DELETE FROM records WHERE seq <= ?1"),
-      set_next_(wdb_, "UPDATE meta SET value = ?1 WHERE key = 'next_seq'"),
+      set_next_(wdb_, "INSERT OR REPLACE INTO meta(key, value) VALUES ('next_seq', ?1)"),
+      add_counter_(wdb_, "UPDATE meta SET value = value + ?2 WHERE key = ?1"),
+      set_state_(wdb_, "INSERT OR REPLACE INTO state(key, value) VALUES (?1, ?2)"),
+      oldest_(wdb_,
+              "SELECT seq, received_ns, length(payload) + length(topic) + length(device_id) + 32 "
+              "FROM records WHERE seq > ?1 ORDER BY seq LIMIT 512"),
+      floor_(opts_.path),
       rdb_(open_reader(opts_.path)),
       select_(rdb_,
               "SELECT seq, device_id, topic, payload, received_ns, qos FROM records "
               "WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
       min_seq_(rdb_, "SELECT min(seq) FROM records") {
-  // The high-water mark is persisted with every commit; max(seq)+1 guards against a file
-  // written by an older version.
+  if (opts_.max_page_count > 0) {
+    wdb_.exec("PRAGMA max_page_count=" + std::to_string(opts_.max_page_count));
+  }
   const auto from_meta = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'next_seq'");
   const auto from_data = scalar_u64(wdb_, "SELECT coalesce(max(seq), 0) + 1 FROM records");
-  next_seq_ = std::max<std::uint64_t>({from_meta, from_data, 1});
+  const auto from_floor = open_result_.fresh ? floor_.reserved_through() + 1 : 0;
+  next_seq_ = std::max<std::uint64_t>({from_meta, from_data, from_floor, 1});
+  if (open_result_.fresh) {
+    sqlite::StmtScope scope(set_next_);
+    set_next_.bind(1, static_cast<std::int64_t>(next_seq_.load()));
+    set_next_.step();
+    if (from_floor > 1) {
+      spdlog::warn("buffer: new database file; sequence numbers continue at {} (floor file)",
+                   next_seq_.load());
+    }
+  }
+  floor_.ensure(next_seq_);
   committed_seq_ = next_seq_ - 1;
+  for (int r = 0; r < kReasons; ++r) {
+    sqlite::Stmt st(wdb_, "SELECT value FROM meta WHERE key = ?1");
+    st.bind(1, std::string_view(kDropKeys[r]));
+    dropped_[r] = st.step() == SQLITE_ROW ? static_cast<std::uint64_t>(st.int64(0)) : 0;
+  }
+  quarantined_ = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'quarantined_files'");
+  refresh_accounting();
   writer_ = std::thread([this] { writer_loop(); });
-  spdlog::info("buffer: opened {} (next seq {}, synchronous={}, commit window {})", opts_.path,
-               next_seq_.load(), opts_.synchronous_full ? "FULL" : "NORMAL", opts_.commit_window);
+  spdlog::info("buffer: opened {} ({} records stored, next seq {}, synchronous={}, commit window "
+               "{}, max {} bytes, max age {} s, when full: {})",
+               opts_.path, stored_records_.load(), next_seq_.load(),
+               opts_.synchronous_full ? "FULL" : "NORMAL", opts_.commit_window, opts_.max_bytes,
+               opts_.max_age.count(),
+               opts_.full_policy == FullPolicy::kBlock ? "block" : "drop-oldest");
 }
 
 SqliteBuffer::~SqliteBuffer() { stop(); }
@@ -78,8 +112,15 @@ void SqliteBuffer::stop() {
   if (writer_.joinable()) writer_.join();
 }
 
+bool SqliteBuffer::space_for_more() const {
+  return opts_.full_policy != FullPolicy::kBlock || opts_.max_bytes == 0 ||
+         stored_bytes_.load() < opts_.max_bytes;
+}
+
 AppendStatus SqliteBuffer::append(IncomingMessage msg) {
   std::unique_lock lk(mu_);
+  // Policy "block": hold the caller (Paho's thread, hence the broker) until acks free space.
+  committed_cv_.wait(lk, [&] { return space_for_more() || stopping_; });
   if (stopping_) return AppendStatus::kStopped;
   pending_.push_back(std::move(msg));
   const std::uint64_t ticket = ++appended_;
@@ -94,66 +135,175 @@ AppendStatus SqliteBuffer::append(IncomingMessage msg) {
 }
 
 void SqliteBuffer::writer_loop() {
-  std::vector<IncomingMessage> batch;
+  using clock = std::chrono::steady_clock;
+  auto next_expiry = clock::now();
+  auto next_maintenance = clock::now() + opts_.maintenance_interval;
   int failures = 0;
+  Work w;
   for (;;) {
-    std::uint64_t ack = 0;
     {
       std::unique_lock lk(mu_);
-      work_cv_.wait(lk, [&] {
-        return !pending_.empty() || requested_ack_ > applied_ack_ || stopping_;
+      work_cv_.wait_for(lk, std::chrono::seconds(1), [&] {
+        return !pending_.empty() || requested_ack_ > applied_ack_ || stopping_ ||
+               !pending_state_.empty();
       });
-      if (pending_.empty() && requested_ack_ <= applied_ack_ && stopping_) break;
+      const bool idle = pending_.empty() && requested_ack_ <= applied_ack_;
+      if (idle && stopping_) break;
       if (stopping_ && failures > 20) {
         spdlog::error("buffer: giving up at shutdown with {} messages not committed",
                       pending_.size());
         break;
       }
       const std::size_t n = std::min(pending_.size(), opts_.max_commit_batch);
-      batch.assign(std::make_move_iterator(pending_.begin()),
-                   std::make_move_iterator(pending_.begin() + static_cast<std::ptrdiff_t>(n)));
+      w = Work{};
+      w.batch.assign(std::make_move_iterator(pending_.begin()),
+                     std::make_move_iterator(pending_.begin() + static_cast<std::ptrdiff_t>(n)));
       pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
-      ack = requested_ack_;
+      w.ack = requested_ack_;
+      w.state.swap(pending_state_);
+      for (int r = 0; r < kReasons; ++r) std::swap(w.external_drops[r], pending_drops_[r]);
     }
-    const bool ok = commit(batch, ack);
+    if (opts_.max_age.count() > 0 && clock::now() >= next_expiry) {
+      w.expire = true;
+      next_expiry = clock::now() + opts_.expiry_interval;
+    }
+    if (disk_full_ && opts_.full_policy == FullPolicy::kDropOldest) {
+      w.emergency_drop_records = std::max<std::uint64_t>(512, stored_records_.load() / 10);
+    }
+    const bool has_work = !w.batch.empty() || w.ack > applied_ack_ || !w.state.empty() ||
+                          w.expire || w.emergency_drop_records > 0;
+    const bool ok = !has_work || commit(w);
     {
       std::lock_guard lk(mu_);
       if (ok) {
-        committed_ += batch.size();
+        committed_ += w.batch.size();
         committed_seq_ = next_seq_.load() - 1;
-        applied_ack_ = std::max(applied_ack_, ack);
-        batch.clear();
+        applied_ack_ = std::max(applied_ack_, w.ack);
         failures = 0;
       } else {
         // Keep order: the failed batch goes back in front of what arrived meanwhile.
-        pending_.insert(pending_.begin(), std::make_move_iterator(batch.begin()),
-                        std::make_move_iterator(batch.end()));
-        batch.clear();
+        pending_.insert(pending_.begin(), std::make_move_iterator(w.batch.begin()),
+                        std::make_move_iterator(w.batch.end()));
+        for (auto& kv : w.state) pending_state_.push_back(std::move(kv));
+        for (int r = 0; r < kReasons; ++r) pending_drops_[r] += w.external_drops[r];
         ++failures;
       }
     }
     committed_cv_.notify_all();
     if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 * failures, 1000)));
+    if (ok && clock::now() >= next_maintenance) {
+      maintenance();
+      next_maintenance = clock::now() + opts_.maintenance_interval;
+    }
   }
   std::lock_guard lk(mu_);
   writer_done_ = true;
   committed_cv_.notify_all();
 }
 
-bool SqliteBuffer::commit(std::vector<IncomingMessage>& batch, std::uint64_t ack) {
+std::uint64_t SqliteBuffer::drop_prefix(std::uint64_t through, DropReason reason, Work& w) {
+  sqlite::Stmt st(wdb_,
+                  "SELECT count(*), coalesce(sum(length(payload) + length(topic) + "
+                  "length(device_id) + 32), 0) FROM records WHERE seq <= ?1");
+  st.bind(1, static_cast<std::int64_t>(through));
+  if (st.step() != SQLITE_ROW) return 0;
+  const auto n = static_cast<std::uint64_t>(st.int64(0));
+  const auto bytes = static_cast<std::uint64_t>(st.int64(1));
+  if (n == 0) return 0;
+  sqlite::StmtScope scope(delete_);
+  delete_.bind(1, static_cast<std::int64_t>(through));
+  if ((w.rc = delete_.step()) != SQLITE_DONE) return 0;
+  w.dropped[static_cast<int>(reason)] += n;
+  w.dropped_records += n;
+  w.dropped_bytes += bytes;
+  return n;
+}
+
+bool SqliteBuffer::enforce_bounds(Work& w, std::uint64_t* freed) {
+  // Expiry: the oldest records (seq order ~ receive order) older than max_age.
+  const auto scan_prefix = [&](auto&& keep_going) -> std::uint64_t {
+    std::uint64_t cursor = 0, last = 0;
+    for (bool more = true; more;) {
+      more = false;
+      sqlite::StmtScope scope(oldest_);
+      oldest_.bind(1, static_cast<std::int64_t>(cursor));
+      int rc;
+      while ((rc = oldest_.step()) == SQLITE_ROW) {
+        cursor = static_cast<std::uint64_t>(oldest_.int64(0));
+        if (!keep_going(oldest_.int64(1), static_cast<std::uint64_t>(oldest_.int64(2)))) return last;
+        last = cursor;
+        more = true;
+      }
+      if (rc != SQLITE_DONE) return last;
+    }
+    return last;
+  };
+  if (w.expire) {
+    const std::int64_t cutoff =
+        now_ns() - std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.max_age).count();
+    if (auto last = scan_prefix([&](std::int64_t ns, std::uint64_t) { return ns < cutoff; })) {
+      drop_prefix(last, DropReason::kExpired, w);
+      if (w.rc != SQLITE_DONE && w.rc != SQLITE_OK) return false;
+    }
+  }
+  if (w.emergency_drop_records > 0 && w.added_bytes == 0) {
+    // Disk full under drop-oldest: make room before inserting (called before the inserts).
+    std::uint64_t n = 0;
+    if (auto last = scan_prefix([&](std::int64_t, std::uint64_t) { return n++ < w.emergency_drop_records; })) {
+      drop_prefix(last, DropReason::kDiskFull, w);
+      if (w.rc != SQLITE_DONE && w.rc != SQLITE_OK) return false;
+    }
+    return true;
+  }
+  const std::uint64_t stored = stored_bytes_.load() + w.added_bytes - *freed - w.dropped_bytes;
+  if (opts_.max_bytes > 0 && opts_.full_policy == FullPolicy::kDropOldest &&
+      stored > opts_.max_bytes) {
+    const std::uint64_t excess = stored - opts_.max_bytes;
+    std::uint64_t sum = 0;
+    auto last = scan_prefix([&](std::int64_t, std::uint64_t cost) {
+      if (sum >= excess) return false;
+      sum += cost;
+      return true;
+    });
+    if (last) {
+      drop_prefix(last, DropReason::kOldest, w);
+      if (w.rc != SQLITE_DONE && w.rc != SQLITE_OK) return false;
+    }
+  }
+  return true;
+}
+
+bool SqliteBuffer::commit(Work& w) {
   std::lock_guard wl(wmu_);
   std::uint64_t next = next_seq_.load();
   const std::uint64_t first = next;
-  int rc = wdb_.try_exec("BEGIN IMMEDIATE");
   auto fail = [&](const char* what) {
-    spdlog::error("buffer: {} failed on {}: {} (rc={}); {} messages stay queued and are retried",
-                  what, opts_.path, wdb_.errmsg(), rc, batch.size());
+    const bool full = is_full_error(w.rc);
+    const auto errors = commit_errors_.load() + 1;
+    if ((errors & (errors - 1)) == 0)  // 1st, 2nd, 4th, 8th, ... failure: no log flood
+    spdlog::error("buffer: {} failed on {}: {} (rc={}){}; {} messages stay queued and are retried "
+                  "(failure #{}, logged at powers of two)",
+                  what, opts_.path, wdb_.errmsg(), w.rc,
+                  full ? " - DISK FULL: " + std::string(opts_.full_policy == FullPolicy::kBlock
+                                                          ? "holding back MQTT until space frees"
+                                                          : "dropping the oldest records")
+                       : std::string(),
+                  w.batch.size(), errors);
     wdb_.try_exec("ROLLBACK");
     commit_errors_.fetch_add(1);
+    if (full) disk_full_ = true;
     return false;
   };
-  if (rc != SQLITE_OK) return fail("BEGIN");
-  for (const auto& m : batch) {
+  if (!w.batch.empty() && !floor_.ensure(next + w.batch.size())) {
+    w.rc = SQLITE_IOERR;
+    commit_errors_.fetch_add(1);
+    return false;
+  }
+  if ((w.rc = wdb_.try_exec("BEGIN IMMEDIATE")) != SQLITE_OK) return fail("BEGIN");
+  std::uint64_t no_freed = 0;
+  if (w.emergency_drop_records > 0 && !enforce_bounds(w, &no_freed)) return fail("DELETE (disk full)");
+  w.emergency_drop_records = 0;
+  for (const auto& m : w.batch) {
     sqlite::StmtScope scope(insert_);
     insert_.bind(1, static_cast<std::int64_t>(next));
     insert_.bind(2, std::string_view(m.device_id));
@@ -161,26 +311,96 @@ bool SqliteBuffer::commit(std::vector<IncomingMessage>& batch, std::uint64_t ack
     insert_.bind_blob(4, std::span<const char>(m.payload.data(), m.payload.size()));
     insert_.bind(5, m.received_unix_ns);
     insert_.bind(6, static_cast<std::int64_t>(m.qos));
-    if ((rc = insert_.step()) != SQLITE_DONE) return fail("INSERT");
+    if ((w.rc = insert_.step()) != SQLITE_DONE) return fail("INSERT");
+    w.added_bytes += record_cost(m.payload.size(), m.topic.size(), m.device_id.size());
     ++next;
   }
-  std::uint64_t deleted = 0;
-  if (ack > 0) {
-    sqlite::StmtScope scope(delete_);
-    delete_.bind(1, static_cast<std::int64_t>(ack));
-    if ((rc = delete_.step()) != SQLITE_DONE) return fail("DELETE");
-    deleted = static_cast<std::uint64_t>(sqlite3_changes(wdb_.get()));
+  if (w.ack > 0) {
+    sqlite::Stmt cnt(wdb_,
+                     "SELECT count(*), coalesce(sum(length(payload) + length(topic) + "
+                     "length(device_id) + 32), 0) FROM records WHERE seq <= ?1");
+    cnt.bind(1, static_cast<std::int64_t>(w.ack));
+    if (cnt.step() == SQLITE_ROW) {
+      w.acked_records = static_cast<std::uint64_t>(cnt.int64(0));
+      w.acked_bytes = static_cast<std::uint64_t>(cnt.int64(1));
+    }
+    if (w.acked_records > 0) {
+      sqlite::StmtScope scope(delete_);
+      delete_.bind(1, static_cast<std::int64_t>(w.ack));
+      if ((w.rc = delete_.step()) != SQLITE_DONE) return fail("DELETE acked");
+    }
+  }
+  std::uint64_t freed = w.acked_bytes;
+  if (!enforce_bounds(w, &freed)) return fail("DELETE (bounds)");
+  for (int r = 0; r < kReasons; ++r) {
+    const std::uint64_t n = w.external_drops[r] + w.dropped[r];
+    if (n == 0) continue;
+    sqlite::StmtScope scope(add_counter_);
+    add_counter_.bind(1, std::string_view(kDropKeys[r]));
+    add_counter_.bind(2, static_cast<std::int64_t>(n));
+    if ((w.rc = add_counter_.step()) != SQLITE_DONE) return fail("UPDATE counters");
+  }
+  for (const auto& [k, v] : w.state) {
+    sqlite::StmtScope scope(set_state_);
+    set_state_.bind(1, std::string_view(k));
+    set_state_.bind(2, std::string_view(v));
+    if ((w.rc = set_state_.step()) != SQLITE_DONE) return fail("UPDATE state");
   }
   if (next != first) {
     sqlite::StmtScope scope(set_next_);
     set_next_.bind(1, static_cast<std::int64_t>(next));
-    if ((rc = set_next_.step()) != SQLITE_DONE) return fail("UPDATE next_seq");
+    if ((w.rc = set_next_.step()) != SQLITE_DONE) return fail("UPDATE next_seq");
   }
-  if ((rc = wdb_.try_exec("COMMIT")) != SQLITE_OK) return fail("COMMIT");
+  if ((w.rc = wdb_.try_exec("COMMIT")) != SQLITE_OK) return fail("COMMIT");
+
   next_seq_ = next;
-  committed_total_ += batch.size();
-  acked_total_ += deleted;
+  committed_total_ += w.batch.size();
+  acked_total_ += w.acked_records;
+  stored_records_ += w.batch.size();
+  stored_records_ -= std::min(stored_records_.load(), w.acked_records + w.dropped_records);
+  stored_bytes_ += w.added_bytes;
+  stored_bytes_ -= std::min(stored_bytes_.load(), w.acked_bytes + w.dropped_bytes);
+  for (int r = 0; r < kReasons; ++r) {
+    dropped_[r] += w.external_drops[r] + w.dropped[r];
+    if (w.dropped[r] > 0) {
+      spdlog::warn("buffer: dropped {} records ({}) to stay within bounds",
+                   w.dropped[r], drop_reason_name(static_cast<DropReason>(r)));
+    }
+  }
+  if (w.emergency_drop_records > 0 || w.batch.size() > 0) disk_full_ = false;
+  if (w.acked_records + w.dropped_records > 0 || oldest_ns_.load() == 0) {
+    sqlite::Stmt st(wdb_, "SELECT received_ns FROM records ORDER BY seq LIMIT 1");
+    oldest_ns_ = st.step() == SQLITE_ROW ? st.int64(0) : 0;
+  }
   return true;
+}
+
+void SqliteBuffer::refresh_accounting() {
+  std::lock_guard wl(wmu_);
+  sqlite::Stmt st(wdb_,
+                  "SELECT count(*), coalesce(sum(length(payload) + length(topic) + "
+                  "length(device_id) + 32), 0) FROM records");
+  if (st.step() == SQLITE_ROW) {
+    stored_records_ = static_cast<std::uint64_t>(st.int64(0));
+    stored_bytes_ = static_cast<std::uint64_t>(st.int64(1));
+  }
+  sqlite::Stmt o(wdb_, "SELECT received_ns FROM records ORDER BY seq LIMIT 1");
+  oldest_ns_ = o.step() == SQLITE_ROW ? o.int64(0) : 0;
+}
+
+void SqliteBuffer::maintenance() {
+  refresh_accounting();  // also picks up records purged by the field CLI
+  std::lock_guard wl(wmu_);
+  const auto freelist = scalar_u64(wdb_, "PRAGMA freelist_count");
+  const auto pages = scalar_u64(wdb_, "PRAGMA page_count");
+  if (freelist > 1024 && freelist * 4 > pages) {
+    // Hand back space after a long outage drained (SD cards and small disks).
+    wdb_.try_exec(("PRAGMA incremental_vacuum(" + std::to_string(freelist) + ")").c_str());
+    spdlog::info("buffer: reclaimed {} free pages of {}", freelist, pages);
+  }
+  std::error_code ec;
+  const auto wal = std::filesystem::file_size(opts_.path + "-wal", ec);
+  if (!ec && wal > (16u << 20)) wdb_.try_exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 std::vector<StoredRecord> SqliteBuffer::read_after(std::uint64_t after, std::size_t max_records,
@@ -200,14 +420,13 @@ std::vector<StoredRecord> SqliteBuffer::read_after(std::uint64_t after, std::siz
     r.payload = select_.blob(3);
     r.received_unix_ns = select_.int64(4);
     r.qos = static_cast<int>(select_.int64(5));
-    const std::size_t sz = r.payload.size() + r.topic.size() + r.device_id.size() + 32;
+    const std::size_t sz = record_cost(r.payload.size(), r.topic.size(), r.device_id.size());
     if (!out.empty() && bytes + sz > max_bytes) break;
     bytes += sz;
     out.push_back(std::move(r));
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-    spdlog::warn("buffer: read failed on {}: {} (rc={}); will retry", opts_.path, rdb_.errmsg(),
-                 rc);
+    spdlog::warn("buffer: read failed on {}: {} (rc={}); will retry", opts_.path, rdb_.errmsg(), rc);
   }
   return out;
 }
@@ -246,21 +465,35 @@ std::uint64_t SqliteBuffer::next_epoch() {
   return scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'epoch'");
 }
 
+void SqliteBuffer::record_drop(DropReason reason, std::uint64_t n) {
+  {
+    std::lock_guard lk(mu_);
+    pending_drops_[static_cast<int>(reason)] += n;
+  }
+  work_cv_.notify_one();
+}
+
+void SqliteBuffer::publish_state(std::vector<std::pair<std::string, std::string>> kv) {
+  {
+    std::lock_guard lk(mu_);
+    for (auto& p : kv) pending_state_.push_back(std::move(p));
+  }
+  work_cv_.notify_one();
+}
+
 BufferStats SqliteBuffer::stats() {
   BufferStats s;
-  {
-    std::lock_guard lk(rmu_);
-    sqlite::Stmt st(rdb_, "SELECT count(*), coalesce(sum(length(payload)), 0), min(seq) FROM records");
-    if (st.step() == SQLITE_ROW) {
-      s.records = static_cast<std::uint64_t>(st.int64(0));
-      s.payload_bytes = static_cast<std::uint64_t>(st.int64(1));
-      s.first_seq = st.is_null(2) ? 0 : static_cast<std::uint64_t>(st.int64(2));
-    }
-  }
+  s.records = stored_records_.load();
+  s.stored_bytes = stored_bytes_.load();
+  s.first_seq = first_unacked_seq();
   s.next_seq = next_seq_.load();
+  s.oldest_received_unix_ns = oldest_ns_.load();
   s.committed_total = committed_total_.load();
   s.acked_total = acked_total_.load();
   s.commit_errors = commit_errors_.load();
+  for (int r = 0; r < kReasons; ++r) s.dropped[r] = dropped_[r].load();
+  s.quarantined_files = quarantined_.load();
+  s.full = opts_.max_bytes > 0 && s.stored_bytes >= opts_.max_bytes;
   return s;
 }
 

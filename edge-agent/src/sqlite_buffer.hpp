@@ -1,11 +1,10 @@
 // The durable buffer: SQLite in WAL mode, one writer thread doing group commits.
 //
 // append() hands a message to the writer; the writer takes everything queued, gives each message
-// the next sequence number and commits them in ONE transaction (inserts, pending ack deletes and
-// the persisted sequence high-water mark together). So seq assignment and storage are atomic, and
-// the commit rate adapts to load: under light load every message commits alone, under heavy load
-// batches grow. `commit_window` bounds how many messages may be accepted but not yet committed:
-// with 0, append() returns only after its own commit.
+// the next sequence number and commits them in ONE transaction (inserts, pending ack deletes,
+// bound enforcement, drop counters and the sequence high-water mark together). So seq assignment
+// and storage are atomic, and the commit rate adapts to load. `commit_window` bounds how many
+// messages may be accepted but not yet committed: with 0, append() returns after its own commit.
 #pragma once
 
 #include <atomic>
@@ -17,16 +16,31 @@
 #include <vector>
 
 #include "buffer.hpp"
+#include "buffer_store.hpp"
 #include "sqlite.hpp"
 
 namespace edgesync::agent {
+
+enum class FullPolicy { kDropOldest, kBlock };
 
 struct SqliteBufferOptions {
   std::string path;
   bool synchronous_full = true;       // PRAGMA synchronous=FULL (fsync per commit) or NORMAL
   std::size_t commit_window = 256;    // max messages accepted but not yet committed
   std::size_t max_commit_batch = 2000;
+  std::uint64_t max_bytes = 0;        // 0 = unbounded; accounted record bytes, see record_cost()
+  std::chrono::seconds max_age{0};    // 0 = keep forever
+  FullPolicy full_policy = FullPolicy::kDropOldest;
+  bool quick_check = true;            // integrity check + quarantine at start-up
+  std::uint64_t max_page_count = 0;   // tests: emulate a full disk (SQLITE_FULL)
+  std::chrono::seconds maintenance_interval{30};  // accounting refresh, vacuum, WAL truncate
+  std::chrono::seconds expiry_interval{5};
 };
+
+// Bytes a record counts against buffer.max_bytes: payload, topic, device id and row overhead.
+inline std::uint64_t record_cost(std::size_t payload, std::size_t topic, std::size_t device) {
+  return payload + topic + device + 32;
+}
 
 class SqliteBuffer final : public Buffer {
  public:
@@ -47,15 +61,26 @@ class SqliteBuffer final : public Buffer {
   std::uint64_t next_seq() override { return next_seq_.load(); }
   std::uint64_t next_epoch() override;
   BufferStats stats() override;
+  void record_drop(DropReason reason, std::uint64_t n) override;
+  void publish_state(std::vector<std::pair<std::string, std::string>> kv) override;
+  const StoreOpenResult& open_result() const { return open_result_; }
 
  private:
+  struct Work;  // one transaction's worth of changes
   void writer_loop();
-  bool commit(std::vector<IncomingMessage>& batch, std::uint64_t ack);
+  bool commit(Work& w);
+  bool enforce_bounds(Work& w, std::uint64_t* freed_bytes);
+  std::uint64_t drop_prefix(std::uint64_t max_seq_inclusive, DropReason reason, Work& w);
+  void maintenance();
+  void refresh_accounting();
+  bool space_for_more() const;
 
   SqliteBufferOptions opts_;
+  StoreOpenResult open_result_;
   std::mutex wmu_;  // guards the writer connection
   sqlite::Db wdb_;
-  sqlite::Stmt insert_, delete_, set_next_;
+  sqlite::Stmt insert_, delete_, set_next_, add_counter_, set_state_, oldest_;
+  SeqFloor floor_;
   std::mutex rmu_;  // guards the reader connection
   sqlite::Db rdb_;
   sqlite::Stmt select_, min_seq_;
@@ -63,13 +88,20 @@ class SqliteBuffer final : public Buffer {
   std::mutex mu_;  // guards the queue state below
   std::condition_variable work_cv_, committed_cv_;
   std::vector<IncomingMessage> pending_;
+  std::vector<std::pair<std::string, std::string>> pending_state_;
+  std::uint64_t pending_drops_[4] = {};
   std::uint64_t appended_ = 0, committed_ = 0;  // append tickets
   std::uint64_t requested_ack_ = 0, applied_ack_ = 0;
   std::uint64_t committed_seq_ = 0;  // highest committed seq
   bool stopping_ = false, writer_done_ = false;
 
   std::atomic<std::uint64_t> next_seq_{1};
+  std::atomic<std::uint64_t> stored_records_{0}, stored_bytes_{0};
+  std::atomic<std::int64_t> oldest_ns_{0};
   std::atomic<std::uint64_t> committed_total_{0}, acked_total_{0}, commit_errors_{0};
+  std::atomic<std::uint64_t> dropped_[4] = {};
+  std::atomic<std::uint64_t> quarantined_{0};
+  std::atomic<bool> disk_full_{false};
   std::thread writer_;
 };
 

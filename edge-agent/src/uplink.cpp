@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <deque>
 #include <random>
 
@@ -63,8 +65,8 @@ class Uplink::Session {
       send_loop(*stream);
       ctx.TryCancel();
       reader.join();
-    } else {
-      ctx.TryCancel();
+    } else if (!hub_closed_) {
+      ctx.TryCancel();  // else keep the hub's own status (e.g. PERMISSION_DENIED) for Finish()
     }
     {
       std::lock_guard lk(u_.mu_);
@@ -72,6 +74,13 @@ class Uplink::Session {
     }
     u_.counters_.connected = false;
     grpc::Status st = stream->Finish();
+    // The hub's retry hint (rate limit, overload): wait at least that long before reconnecting.
+    const auto& trailers = ctx.GetServerTrailingMetadata();
+    if (auto it = trailers.find("retry-after-ms"); it != trailers.end()) {
+      const std::string v(it->second.data(), it->second.size());
+      const auto ms = std::strtoull(v.c_str(), nullptr, 10);
+      retry_hint_ = std::chrono::milliseconds(std::min<unsigned long long>(ms, 600000));
+    }
     if (!stopping()) {
       u_.counters_.failures.fetch_add(1);
       spdlog::warn("uplink: stream to {} ended: {} ({}){}", u_.cfg_.hub,
@@ -80,6 +89,7 @@ class Uplink::Session {
     }
     return welcomed;
   }
+  std::chrono::milliseconds retry_hint() const { return retry_hint_; }
 
  private:
   bool stopping() {
@@ -100,7 +110,11 @@ class Uplink::Session {
     h->set_agent_version(EDGESYNC_VERSION);
     if (!stream.Write(hello)) return false;
     v1::HubMessage m;
-    if (!stream.Read(&m) || !m.has_welcome()) return false;
+    if (!stream.Read(&m)) {
+      hub_closed_ = true;
+      return false;
+    }
+    if (!m.has_welcome()) return false;
     const auto durable = m.welcome().durable_through();
     if (durable > sent_through_) {
       // The hub already has these in Kafka (e.g. acked batch whose ack we lost): skip them.
@@ -202,6 +216,8 @@ class Uplink::Session {
   std::deque<std::uint64_t> inflight_;  // last seq of each unacked batch
   std::chrono::steady_clock::time_point pause_until_{};
   bool broken_ = false;
+  bool hub_closed_ = false;  // the hub ended the stream during the handshake
+  std::chrono::milliseconds retry_hint_{0};
 };
 
 Uplink::Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer)
@@ -241,7 +257,7 @@ void Uplink::run() {
     std::unique_lock lk(mu_);
     if (stopping_) return;
     if (welcomed) backoff.reset();
-    const auto wait = backoff.next();
+    const auto wait = std::max(backoff.next(), s.retry_hint());
     spdlog::info("uplink: reconnecting to {} in {} ms", cfg_.hub, wait.count());
     cv_.wait_for(lk, wait, [&] { return stopping_; });
     if (stopping_) return;

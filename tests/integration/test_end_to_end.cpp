@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "fault_proxy.hpp"
 #include "payload.hpp"
 #include "services.hpp"
 
@@ -182,4 +183,41 @@ TEST_CASE("kill -9 of the agent while messages flow loses no committed record") 
   CHECK(seqs.size() == committed);       // and nothing beyond what was committed
   CHECK(mqtt_loss <= bound);             // the MQTT hop lost no more than the documented window
   CHECK(kills >= 3);
+}
+
+TEST_CASE("a dead link is noticed through keep-alive pings and the agent resumes over it") {
+  auto dir = make_temp_dir("deadlink");
+  Mosquitto mq(dir / "mqtt");
+  const auto topic = unique_topic("telemetry");
+  Hub hub(dir / "hub", {kafka_bootstrap(), topic, ""});
+  hub.start();
+  FaultProxy link(hub.port());
+  const int mport = free_port();
+  AgentOptions o{agent_id("gw-dead"), mq.uri(), "127.0.0.1:" + std::to_string(link.port()), "", 256};
+  o.metrics_port = mport;
+  o.uplink_yaml = "  keepalive_ms: 1000\n  compression: gzip\n";
+  Agent agent(dir / "agent", o);
+  agent.start();
+  wait_subscribed(agent);
+  auto hub_connected = [&] {
+    auto m = http_get(mport, "/metrics").second;
+    return m.find("\nedgesync_agent_hub_connected 1") != std::string::npos;
+  };
+  REQUIRE(wait_until(hub_connected, 30s));
+  run_sim(mq.uri(), {"--devices", "2", "--count", "500"});
+  REQUIRE(wait_until([&] { return agent.status().records == 0; }, 60s));
+
+  link.freeze();  // packets stop, nothing is refused: only keep-alive can tell
+  const auto t0 = std::chrono::steady_clock::now();
+  run_sim(mq.uri(), {"--devices", "2", "--count", "500", "--start", "500"});
+  CHECK(wait_until([&] { return !hub_connected(); }, 20s));
+  const auto noticed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("dead link noticed after " << noticed << " s with uplink.keepalive_ms=1000");
+  CHECK(agent.status().records > 0);  // buffered meanwhile
+  link.resume();
+  auto recs = read_topic(topic, 2000, 120s);
+  std::set<std::uint64_t> seqs;
+  for (const auto& r : recs) seqs.insert(std::stoull(r.headers.at("edgesync-seq")));
+  CHECK(seqs.size() == 2000);
+  CHECK(wait_until([&] { return agent.status().records == 0; }, 30s));
 }

@@ -117,8 +117,10 @@ Agent::Agent(const std::filesystem::path& dir, AgentOptions o) : dir_(dir), opts
                            "\n  topics: [\"sensors/#\", \"alerts/#\"]\nbuffer:\n  path: " +
                            db().string() + "\n  commit_window_records: " +
                            std::to_string(opts_.commit_window) + "\nuplink:\n  hub: " + opts_.hub +
-                           "\n  backoff_initial_ms: 100\n  backoff_max_ms: 1000\n" +
-                           opts_.extra_yaml + "\n");
+                           "\n  backoff_initial_ms: 100\n  backoff_max_ms: 1000\n" + opts_.uplink_yaml +
+                           "metrics:\n  listen: \"" +
+                           (opts_.metrics_port ? "127.0.0.1:" + std::to_string(opts_.metrics_port) : "") +
+                           "\"\n" + opts_.extra_yaml + "\n");
 }
 
 void Agent::start() {

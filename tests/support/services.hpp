@@ -74,6 +74,8 @@ struct AgentOptions {
   std::string hub;
   std::string extra_yaml;  // appended verbatim (e.g. a buffer: section is built from fields)
   int commit_window = 256;
+  int metrics_port = 0;  // 0: no HTTP endpoints
+  std::string uplink_yaml = {};  // extra keys of the uplink section, e.g. "  keepalive_ms: 1000\n"
 };
 
 class Agent {

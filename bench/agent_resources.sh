@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Agent resource figures: bytes written to disk per record (from /proc/<pid>/io write_bytes),
+# RSS idle and under a sustained publish rate. Hub unreachable: records stay in the buffer, so
+# the figure is the buffer's own write volume (inserts; acks/deletes add to it when a hub acks).
+#   bench/agent_resources.sh [RATE=10000] [SECONDS=10] [SYNC=full]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${BUILD_DIR:-$ROOT/build}/bin"
+RATE="${1:-10000}"; SECS="${2:-10}"; SYNC="${3:-full}"
+RUN="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$RUN"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+MQ="$(port)"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n' "$MQ" > "$RUN/m.conf"
+mosquitto -c "$RUN/m.conf" > "$RUN/m.log" 2>&1 &
+sleep 0.3
+cat > "$RUN/a.yaml" <<YAML
+agent: { id: bench }
+mqtt: { uri: "tcp://127.0.0.1:$MQ" }
+buffer: { path: "$RUN/b.db", synchronous: $SYNC }
+uplink: { hub: "127.0.0.1:1", backoff_initial_ms: 60000, backoff_max_ms: 60000 }
+metrics: { listen: "" }
+log: { level: warn }
+YAML
+"$BIN/edge-agent" run --config "$RUN/a.yaml" > "$RUN/a.log" 2>&1 & AG=$!
+sleep 2
+rss() { awk '/VmRSS/ {print $2}' "/proc/$AG/status"; }
+wbytes() { awk '/^write_bytes/ {print $2}' "/proc/$AG/io"; }
+echo "idle RSS: $(rss) KiB"
+w0=$(wbytes)
+N=$((RATE * SECS))
+"$BIN/sensor-sim" --uri "tcp://127.0.0.1:$MQ" --devices 20 --connections 4 --count $((N / 20)) \
+  --rate "$RATE" --size 200 --quiet > "$RUN/sim.json" &
+SIM=$!
+peak=0
+while kill -0 $SIM 2>/dev/null; do r=$(rss); (( r > peak )) && peak=$r; sleep 0.5; done
+sleep 2
+w1=$(wbytes)
+recs=$("$BIN/edge-agent" buffer status --db "$RUN/b.db" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])')
+echo "publisher: $(cat "$RUN/sim.json")"
+echo "RSS at ${RATE} msg/s target: peak ${peak} KiB"
+echo "records committed: $recs, bytes written: $((w1 - w0)), per record: $(( (w1 - w0) / (recs > 0 ? recs : 1) )) B (200 B payload, synchronous=$SYNC)"

@@ -1,0 +1,54 @@
+// Health, readiness and Prometheus metrics of the agent, plus the state snapshot the field CLI
+// reads from the buffer (`buffer status`). A ticker copies the components' counters once a second.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "buffer.hpp"
+#include "mqtt_ingest.hpp"
+#include "uplink.hpp"
+
+namespace prometheus {
+class Registry;
+}
+namespace edgesync {
+class StatusServer;
+}
+
+namespace edgesync::agent {
+
+class AgentMonitor {
+ public:
+  struct Sources {
+    Buffer& buffer;
+    const MqttIngest& ingest;
+    const Uplink& uplink;
+    std::string mqtt_uri, hub;
+  };
+  // `listen` empty: no HTTP server, but the state snapshot is still written.
+  AgentMonitor(Sources src, const std::string& listen);
+  ~AgentMonitor();
+  AgentMonitor(const AgentMonitor&) = delete;
+  AgentMonitor& operator=(const AgentMonitor&) = delete;
+  int port() const;
+  void stop();
+
+ private:
+  struct Metrics;
+  void tick();
+  Sources src_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<Metrics> m_;
+  std::unique_ptr<StatusServer> server_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread ticker_;
+};
+
+}  // namespace edgesync::agent

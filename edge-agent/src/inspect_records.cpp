@@ -1,0 +1,149 @@
+// Record queries of the field-tech CLI: count, paged reads, tail, chunked purge.
+#include <algorithm>
+
+#include "inspect.hpp"
+
+namespace edgesync::agent {
+namespace {
+
+// ?1 = after seq; ?2..?5 = filter, NULL (unbound) when not set.
+constexpr const char* kWhere =
+    " WHERE seq > ?1 AND (?2 IS NULL OR received_ns >= ?2) AND (?3 IS NULL OR received_ns < ?3)"
+    " AND (?4 IS NULL OR device_id = ?4) AND (?5 IS NULL OR seq <= ?5)";
+
+void bind_filter(sqlite::Stmt& st, const RecordFilter& f, std::uint64_t after) {
+  st.bind(1, static_cast<std::int64_t>(after));
+  if (f.since_ns) st.bind(2, *f.since_ns);
+  if (f.until_ns) st.bind(3, *f.until_ns);
+  if (f.device) st.bind(4, std::string_view(*f.device));
+  if (f.max_seq) st.bind(5, static_cast<std::int64_t>(*f.max_seq));
+}
+
+StoredRecord row(const sqlite::Stmt& st) {
+  StoredRecord r;
+  r.seq = static_cast<std::uint64_t>(st.int64(0));
+  r.device_id = st.text(1);
+  r.topic = st.text(2);
+  r.payload = st.blob(3);
+  r.received_unix_ns = st.int64(4);
+  r.qos = static_cast<int>(st.int64(5));
+  return r;
+}
+
+void check_done(int rc, const sqlite::Db& db, const char* what) {
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    throw sqlite::Error(rc, std::string(what) + " failed on '" + db.path() + "': " + db.errmsg());
+  }
+}
+
+constexpr const char* kColumns =
+    "SELECT seq, device_id, topic, payload, received_ns, qos FROM records";
+
+}  // namespace
+
+RecordCount count_records(const sqlite::Db& db, const RecordFilter& f) {
+  sqlite::Stmt st(db, std::string("SELECT count(*), coalesce(sum(length(payload)), 0), "
+                                  "coalesce(max(seq), 0) FROM records") +
+                          kWhere);
+  bind_filter(st, f, 0);
+  RecordCount c;
+  const int rc = st.step();
+  check_done(rc, db, "count");
+  if (rc == SQLITE_ROW) {
+    c.records = static_cast<std::uint64_t>(st.int64(0));
+    c.payload_bytes = static_cast<std::uint64_t>(st.int64(1));
+    c.max_seq = static_cast<std::uint64_t>(st.int64(2));
+  }
+  return c;
+}
+
+RecordPager::RecordPager(const sqlite::Db& db, RecordFilter f, std::uint64_t after_seq,
+                         std::size_t page)
+    : db_(&db),
+      st_(db, std::string(kColumns) + kWhere + " ORDER BY seq LIMIT ?6"),
+      f_(std::move(f)),
+      after_(after_seq),
+      page_(std::max<std::size_t>(page, 1)) {}
+
+std::optional<StoredRecord> RecordPager::next() {
+  if (pos_ == buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+    sqlite::StmtScope scope(st_);  // reset at once: no read transaction outlives the page
+    bind_filter(st_, f_, after_);
+    st_.bind(6, static_cast<std::int64_t>(page_));
+    int rc;
+    while ((rc = st_.step()) == SQLITE_ROW) buf_.push_back(row(st_));
+    if (rc != SQLITE_DONE) {
+      throw sqlite::Error(rc, "reading records failed on '" + db_->path() + "': " + db_->errmsg());
+    }
+    if (buf_.empty()) return std::nullopt;
+  }
+  after_ = buf_[pos_].seq;
+  return std::move(buf_[pos_++]);
+}
+
+std::vector<StoredRecord> tail_records(const sqlite::Db& db, std::size_t n) {
+  sqlite::Stmt st(db, std::string(kColumns) + " ORDER BY seq DESC LIMIT ?1");
+  st.bind(1, static_cast<std::int64_t>(n));
+  std::vector<StoredRecord> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(row(st));
+  check_done(rc, db, "tail");
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::uint64_t purge_records(const std::string& db_path, const RecordFilter& f, std::size_t chunk,
+                            const std::function<void(std::uint64_t)>& on_chunk) {
+  sqlite::Db db = open_buffer(db_path, true);
+  // The next chunk's upper seq is found by a plain read (no lock); the write transaction then
+  // only walks the seq range (after, hi], so a sparse filter never holds the lock for a scan.
+  sqlite::Stmt bound(db, std::string("SELECT max(seq) FROM (SELECT seq FROM records") + kWhere +
+                             " ORDER BY seq LIMIT ?6)");
+  sqlite::Stmt del(db, std::string("DELETE FROM records") + kWhere);
+  sqlite::Stmt bump(db, "UPDATE meta SET value = value + ?1 WHERE key = 'dropped_purge'");
+  std::uint64_t total = 0, after = 0;
+  for (;;) {
+    RecordFilter range = f;
+    {
+      sqlite::StmtScope scope(bound);
+      bind_filter(bound, f, after);
+      bound.bind(6, static_cast<std::int64_t>(std::max<std::size_t>(chunk, 1)));
+      const int rc = bound.step();
+      check_done(rc, db, "purge");
+      if (rc != SQLITE_ROW || bound.is_null(0)) break;
+      range.max_seq = static_cast<std::uint64_t>(bound.int64(0));
+    }
+    db.exec("BEGIN IMMEDIATE");
+    std::uint64_t n = 0;
+    try {
+      db.exec("INSERT OR IGNORE INTO meta(key, value) VALUES ('dropped_purge', 0)");
+      {
+        sqlite::StmtScope scope(del);
+        bind_filter(del, range, after);
+        const int rc = del.step();
+        if (rc != SQLITE_DONE)
+          throw sqlite::Error(rc, "DELETE failed on '" + db_path + "': " + db.errmsg());
+        n = static_cast<std::uint64_t>(sqlite3_changes(db.get()));
+      }
+      if (n > 0) {
+        sqlite::StmtScope scope(bump);
+        bump.bind(1, static_cast<std::int64_t>(n));
+        const int rc = bump.step();
+        if (rc != SQLITE_DONE)
+          throw sqlite::Error(rc, "updating dropped_purge failed: " + db.errmsg());
+      }
+      db.exec("COMMIT");
+    } catch (...) {
+      db.try_exec("ROLLBACK");
+      throw;
+    }
+    after = *range.max_seq;
+    total += n;
+    if (on_chunk) on_chunk(total);
+  }
+  return total;
+}
+
+}  // namespace edgesync::agent
