@@ -1,0 +1,41 @@
+# CMake toolchain file: Debian 12 amd64 host -> Linux arm64 (aarch64), e.g. Raspberry Pi 4/5 with a
+# 64-bit OS, Jetson, Graviton. Uses Debian multiarch: target libraries live in
+# /usr/lib/aarch64-linux-gnu (installed by scripts/install-cross-deps.sh arm64), no separate sysroot.
+#
+#   cmake -S . -B build-arm64 -DCMAKE_TOOLCHAIN_FILE=cross/toolchain-aarch64.cmake -DCMAKE_BUILD_TYPE=Release
+#
+# Code generators (protoc, grpc_cpp_plugin) are the host's /usr/bin ones.
+# Tests run under qemu user-mode emulation through CMAKE_CROSSCOMPILING_EMULATOR (ctest and
+# doctest_discover_tests use it); binfmt_misc is not needed.
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR aarch64)
+
+set(EDGESYNC_CROSS_TRIPLE aarch64-linux-gnu)
+set(EDGESYNC_DEB_ARCH arm64)   # read by cmake/Packaging.cmake
+
+set(CMAKE_C_COMPILER   ${EDGESYNC_CROSS_TRIPLE}-gcc)
+set(CMAKE_CXX_COMPILER ${EDGESYNC_CROSS_TRIPLE}-g++)
+set(CMAKE_AR      /usr/bin/${EDGESYNC_CROSS_TRIPLE}-ar      CACHE FILEPATH "cross ar")
+set(CMAKE_RANLIB  /usr/bin/${EDGESYNC_CROSS_TRIPLE}-ranlib  CACHE FILEPATH "cross ranlib")
+set(CMAKE_STRIP   /usr/bin/${EDGESYNC_CROSS_TRIPLE}-strip   CACHE FILEPATH "cross strip")
+set(CMAKE_OBJDUMP /usr/bin/${EDGESYNC_CROSS_TRIPLE}-objdump CACHE FILEPATH "cross objdump")
+
+# Multiarch: find_library / find_package look in /usr/lib/aarch64-linux-gnu (and its cmake/ dirs).
+set(CMAKE_LIBRARY_ARCHITECTURE ${EDGESYNC_CROSS_TRIPLE})
+set(PKG_CONFIG_EXECUTABLE /usr/bin/${EDGESYNC_CROSS_TRIPLE}-pkg-config CACHE FILEPATH "cross pkg-config")
+
+# Host code generators.
+set(Protobuf_PROTOC_EXECUTABLE /usr/bin/protoc CACHE FILEPATH "host protoc")
+set(EDGESYNC_GRPC_CPP_PLUGIN /usr/bin/grpc_cpp_plugin CACHE FILEPATH "host grpc_cpp_plugin")
+
+# Run target binaries (tests, doctest discovery) under qemu. The target's dynamic loader and libc
+# come from libc6:arm64 (/lib/ld-linux-aarch64.so.1), so no -L prefix is needed; set
+# EDGESYNC_QEMU_PREFIX (e.g. /usr/aarch64-linux-gnu) to use the cross-toolchain's libc instead.
+if(DEFINED ENV{EDGESYNC_QEMU_PREFIX} AND NOT "$ENV{EDGESYNC_QEMU_PREFIX}" STREQUAL "")
+  set(CMAKE_CROSSCOMPILING_EMULATOR /usr/bin/qemu-aarch64-static;-L;$ENV{EDGESYNC_QEMU_PREFIX})
+else()
+  set(CMAKE_CROSSCOMPILING_EMULATOR /usr/bin/qemu-aarch64-static)
+endif()
+
+# Programs are searched on the host; libraries/headers/packages use the multiarch paths above.
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
