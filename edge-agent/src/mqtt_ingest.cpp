@@ -21,7 +21,7 @@ mqtt::connect_options make_connect_options(const AgentConfig::Mqtt& c) {
   auto b = mqtt::connect_options_builder()
                .clean_session(c.clean_session)
                .keep_alive_interval(std::chrono::seconds(c.keepalive_s))
-               .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(30))
+               .automatic_reconnect(std::chrono::seconds(1), std::chrono::seconds(8))
                .connect_timeout(std::chrono::seconds(10));
   if (!c.username.empty()) b.user_name(c.username);
   if (!c.password_file.empty()) b.password(read_secret_file(c.password_file));

@@ -9,13 +9,18 @@
 
 namespace edgesync::test {
 
-Mosquitto::Mosquitto(const std::filesystem::path& dir, int port)
+Mosquitto::Mosquitto(const std::filesystem::path& dir, int port, bool persistent)
     : dir_(dir), port_(port ? port : free_port()) {
   std::filesystem::create_directories(dir_);
   write_file(dir_ / "mosquitto.conf",
              "listener " + std::to_string(port_) + " 127.0.0.1\n"
-             "allow_anonymous true\npersistence false\nmax_queued_messages 1000000\n"
-             "max_inflight_messages 100\n");
+             "allow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 100\n" +
+                 (persistent ? "persistence true\npersistence_location " + dir_.string() + "/\n"
+                             : std::string("persistence false\n")));
+  // Started as root, mosquitto drops to its own user: it must be able to save its database.
+  if (persistent) {
+    std::filesystem::permissions(dir_, std::filesystem::perms::all, std::filesystem::perm_options::add);
+  }
   start();
 }
 
@@ -29,6 +34,7 @@ void Mosquitto::start() {
 }
 
 void Mosquitto::restart() {
+  if (proc_) proc_->stop();
   proc_.reset();
   start();
 }

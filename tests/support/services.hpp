@@ -15,11 +15,12 @@ namespace edgesync::test {
 
 class Mosquitto {
  public:
-  explicit Mosquitto(const std::filesystem::path& dir, int port = 0);
+  // persistent: the broker saves sessions and queued messages on a graceful stop (restart()).
+  explicit Mosquitto(const std::filesystem::path& dir, int port = 0, bool persistent = false);
   int port() const { return port_; }
   std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
-  void restart();
-  void stop() { proc_.reset(); }
+  void restart();  // graceful (SIGTERM), then start again on the same port
+  void stop() { proc_.reset(); }  // hard (SIGKILL)
   void start();
 
  private:

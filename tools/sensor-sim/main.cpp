@@ -74,6 +74,7 @@ void run_connection(const Options& o, int conn, Totals& totals) {
                                     std::to_string(::getpid()));
   auto opts = mqtt::connect_options_builder()
                   .clean_session(true)
+                  .automatic_reconnect(std::chrono::milliseconds(200), std::chrono::seconds(2))
                   .max_inflight(static_cast<int>(o.window))
                   .connect_timeout(std::chrono::seconds(10))
                   .finalize();
@@ -98,12 +99,13 @@ void run_connection(const Options& o, int conn, Totals& totals) {
       }
       auto payload = edgesync::sim::payload_for(names[i], n, o.size, o.binary);
       win.acquire();
+      // While the broker is away (restart), Paho refuses publishes: retry for up to 60 s.
       for (int attempt = 0;; ++attempt) {
         try {
           cli.publish(topics[i], payload.data(), payload.size(), o.qos, false, nullptr, win);
           break;
         } catch (const mqtt::exception& e) {
-          if (attempt > 100) throw;
+          if (attempt > 6000) throw;
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
       }
