@@ -29,6 +29,13 @@ constexpr std::array kKeys = {
     KeyDef{"hub.max_inflight_records", Type::kInt, "20000", false, 1, 10000000, {},
            "Per stream: records handed to Kafka but not yet confirmed. When reached, the hub "
            "stops reading from that agent (backpressure through HTTP/2 flow control)."},
+    KeyDef{"hub.max_inflight_records_total", Type::kInt, "100000", false, 1, 100000000, {},
+           "Hub-wide: records handed to Kafka but not yet confirmed, all streams together. When "
+           "reached (Kafka slow or down), every stream stops reading; memory stays bounded."},
+    KeyDef{"hub.slow_down_ms", Type::kInt, "1000", false, 10, 600000, {},
+           "A stream blocked this long by backpressure gets a `SlowDown` message with "
+           "`retry_after_ms` = this value (repeated while it stays blocked); the agent pauses "
+           "sending and keeps buffering."},
     KeyDef{"hub.tls.enabled", Type::kBool, "false", false, 0, kMaxInt, {},
            "Serve TLS (cert_file and key_file required)."},
     KeyDef{"hub.tls.ca_file", Type::kString, "", false, 0, kMaxInt, {},
@@ -40,6 +47,15 @@ constexpr std::array kKeys = {
            "Reject agents without a client certificate signed by ca_file."},
     KeyDef{"hub.tokens_file", Type::kString, "", false, 0, kMaxInt, {},
            "File of `agent-id token` lines; when set, every agent must present its token.", true},
+    KeyDef{"hub.rate_limit.records_per_s", Type::kInt, "0", false, 0, 100000000, {},
+           "Per agent: records per second (token bucket); 0 = unlimited. A batch over the limit "
+           "ends the stream with `RESOURCE_EXHAUSTED` and trailing metadata `retry-after-ms`; "
+           "the agent waits that long and keeps buffering."},
+    KeyDef{"hub.rate_limit.bytes_per_s", Type::kInt, "0", false, 0, 100000000000, {},
+           "Per agent: batch bytes per second (token bucket); 0 = unlimited."},
+    KeyDef{"hub.rate_limit.burst_s", Type::kInt, "2", false, 1, 3600, {},
+           "Bucket size, in seconds of the rate (a batch larger than the bucket passes when "
+           "the bucket is full)."},
 
     KeyDef{"kafka.bootstrap_servers", Type::kString, "", true, 0, kMaxInt, {},
            "Kafka bootstrap servers `host:port[,host:port]`."},
@@ -59,6 +75,14 @@ constexpr std::array kKeys = {
     KeyDef{"kafka.delivery_timeout_ms", Type::kInt, "120000", false, 1000, 86400000, {},
            "librdkafka `message.timeout.ms`: a record not confirmed by then fails, the stream "
            "is closed unacked and the agent resends."},
+
+    KeyDef{"kafka.health_check_ms", Type::kInt, "3000", false, 200, 600000, {},
+           "Every this often the hub asks Kafka for metadata (same timeout); /readyz is 503 while "
+           "that fails or the producer hit a fatal error."},
+
+    KeyDef{"metrics.listen", Type::kString, "0.0.0.0:9103", false, 0, kMaxInt, {},
+           "`host:port` serving /healthz (alive), /readyz (Kafka reachable, not draining) and "
+           "Prometheus /metrics; empty disables."},
 
     KeyDef{"log.level", Type::kEnum, "info", false, 0, kMaxInt, "trace|debug|info|warn|error",
            "Log level."},
@@ -87,6 +111,9 @@ HubConfig hub_config_from(const config::Values& v) {
   c.max_batch_records = static_cast<std::size_t>(v.integer("hub.max_batch_records"));
   c.max_batch_bytes = static_cast<std::size_t>(v.integer("hub.max_batch_bytes"));
   c.max_inflight_records = static_cast<std::size_t>(v.integer("hub.max_inflight_records"));
+  c.max_inflight_records_total =
+      static_cast<std::size_t>(v.integer("hub.max_inflight_records_total"));
+  c.slow_down = std::chrono::milliseconds(v.integer("hub.slow_down_ms"));
   c.tls.enabled = v.boolean("hub.tls.enabled");
   c.tls.ca_file = v.str("hub.tls.ca_file");
   c.tls.cert_file = v.str("hub.tls.cert_file");
@@ -97,6 +124,9 @@ HubConfig hub_config_from(const config::Values& v) {
                               ": key 'hub.tls': enabled needs cert_file and key_file");
   }
   c.tokens_file = v.str("hub.tokens_file");
+  c.rate_records_per_s = static_cast<double>(v.integer("hub.rate_limit.records_per_s"));
+  c.rate_bytes_per_s = static_cast<double>(v.integer("hub.rate_limit.bytes_per_s"));
+  c.rate_burst_s = static_cast<double>(v.integer("hub.rate_limit.burst_s"));
 
   c.kafka.bootstrap_servers = v.str("kafka.bootstrap_servers");
   c.kafka.default_topic = v.str("kafka.default_topic");
@@ -110,6 +140,8 @@ HubConfig hub_config_from(const config::Values& v) {
   }
   c.kafka.properties = v.map("kafka.properties");
   c.kafka.delivery_timeout = std::chrono::milliseconds(v.integer("kafka.delivery_timeout_ms"));
+  c.kafka.health_check = std::chrono::milliseconds(v.integer("kafka.health_check_ms"));
+  c.metrics_listen = v.str("metrics.listen");
   c.log_level = v.str("log.level");
   c.log_format = v.str("log.format");
   return c;

@@ -22,12 +22,17 @@ struct HubConfig {
   std::size_t max_batch_records = 5000;
   std::size_t max_batch_bytes = 4 << 20;
   std::size_t max_inflight_records = 20000;  // per stream, not yet confirmed by Kafka
+  std::size_t max_inflight_records_total = 100000;  // hub-wide (the sink's in_flight())
+  std::chrono::milliseconds slow_down{1000};  // blocked this long -> SlowDown(retry_after_ms)
   struct Tls {
     bool enabled = false;
     std::string ca_file, cert_file, key_file;
     bool require_client_cert = false;
   } tls;
   std::string tokens_file;
+  double rate_records_per_s = 0;  // per agent, 0 = unlimited
+  double rate_bytes_per_s = 0;
+  double rate_burst_s = 2;
 
   struct Kafka {
     std::string bootstrap_servers;
@@ -35,8 +40,10 @@ struct HubConfig {
     std::vector<Route> routes;
     std::map<std::string, std::string> properties;
     std::chrono::milliseconds delivery_timeout{120000};
+    std::chrono::milliseconds health_check{3000};
   } kafka;
 
+  std::string metrics_listen;  // "" = no status server
   std::string log_level, log_format;
 };
 

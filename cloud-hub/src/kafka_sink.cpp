@@ -15,6 +15,7 @@ namespace {
 struct Pending {
   std::shared_ptr<DeliveryListener> listener;
   std::uint64_t seq;
+  std::chrono::steady_clock::time_point produced_at;
 };
 
 void set_or_throw(RdKafka::Conf& conf, const std::string& key, const std::string& value,
@@ -41,7 +42,8 @@ std::unique_ptr<RdKafka::Conf> topic_conf(const std::string& compression) {
 
 }  // namespace
 
-KafkaSink::KafkaSink(const HubConfig::Kafka& cfg) : cfg_(cfg) {
+KafkaSink::KafkaSink(const HubConfig::Kafka& cfg, HubMetrics* metrics)
+    : cfg_(cfg), metrics_(metrics) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   set_or_throw(*conf, "bootstrap.servers", cfg_.bootstrap_servers, "kafka.bootstrap_servers");
   set_or_throw(*conf, "message.timeout.ms", std::to_string(cfg_.delivery_timeout.count()),
@@ -82,12 +84,18 @@ KafkaSink::KafkaSink(const HubConfig::Kafka& cfg) : cfg_(cfg) {
   poller_ = std::thread([this] {
     while (!stop_.load()) producer_->poll(100);
   });
+  health_ = std::thread([this] { health_loop(); });
   spdlog::info("kafka: producer for {} ready (idempotent, acks=all), default topic '{}', {} route(s)",
                cfg_.bootstrap_servers, cfg_.default_topic, cfg_.routes.size());
 }
 
 KafkaSink::~KafkaSink() {
-  stop_ = true;
+  {
+    std::lock_guard lk(health_mu_);
+    stop_ = true;
+  }
+  health_cv_.notify_all();
+  if (health_.joinable()) health_.join();
   if (poller_.joinable()) poller_.join();
   if (in_flight_.load() > 0) {
     spdlog::warn("kafka: {} records still unconfirmed at shutdown; they were not acked and the "
@@ -118,7 +126,8 @@ ProduceStatus KafkaSink::produce(const SinkRecord& r, std::shared_ptr<DeliveryLi
   char seq_buf[24], ns_buf[24];
   auto seq_end = std::to_chars(seq_buf, seq_buf + sizeof(seq_buf), r.seq).ptr;
   auto ns_end = std::to_chars(ns_buf, ns_buf + sizeof(ns_buf), r.received_unix_ns).ptr;
-  auto pending = std::make_unique<Pending>(Pending{std::move(listener), r.seq});
+  auto pending = std::make_unique<Pending>(
+      Pending{std::move(listener), r.seq, std::chrono::steady_clock::now()});
   const rd_kafka_resp_err_t err = rd_kafka_producev(
       producer_->c_ptr(), RD_KAFKA_V_RKT(topic->c_ptr()),
       RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -146,6 +155,10 @@ void KafkaSink::dr_cb(RdKafka::Message& m) {
   if (!p) return;
   const bool ok = m.err() == RdKafka::ERR_NO_ERROR;
   const std::string err = ok ? std::string() : m.errstr();
+  if (metrics_) {
+    metrics_->delivered(std::chrono::steady_clock::now() - p->produced_at, ok,
+                        ok ? std::string() : rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(m.err())));
+  }
   if (!ok) spdlog::warn("kafka: delivery of seq {} to '{}' failed: {}", p->seq, m.topic_name(), err);
   p->listener->on_delivery(p->seq, ok, err);
 }
@@ -153,7 +166,9 @@ void KafkaSink::dr_cb(RdKafka::Message& m) {
 void KafkaSink::event_cb(RdKafka::Event& e) {
   switch (e.type()) {
     case RdKafka::Event::EVENT_ERROR:
+      if (metrics_) metrics_->kafka_error(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(e.err())));
       if (e.fatal()) {
+        fatal_ = true;
         spdlog::critical("kafka: fatal producer error: {} ({})", e.str(), RdKafka::err2str(e.err()));
       } else {
         spdlog::warn("kafka: {} ({})", e.str(), RdKafka::err2str(e.err()));
@@ -167,6 +182,37 @@ void KafkaSink::event_cb(RdKafka::Event& e) {
     default:
       break;
   }
+}
+
+void KafkaSink::health_loop() {
+  std::unique_lock lk(health_mu_);
+  while (!stop_.load()) {
+    lk.unlock();
+    RdKafka::Metadata* md = nullptr;
+    const auto err = producer_->metadata(false, nullptr, &md,
+                                         static_cast<int>(cfg_.health_check.count()));
+    std::unique_ptr<RdKafka::Metadata> owned(md);
+    const bool ok = err == RdKafka::ERR_NO_ERROR && owned && !owned->brokers()->empty();
+    if (metrics_) metrics_->set_in_flight(in_flight_.load());
+    lk.lock();
+    if (ok != health_ok_) {
+      if (ok) spdlog::info("kafka: metadata reachable again ({} broker(s))", owned->brokers()->size());
+      else spdlog::warn("kafka: metadata request failed: {}", RdKafka::err2str(err));
+    }
+    health_ok_ = ok;
+    health_reason_ = ok ? std::string() : "Kafka metadata request failed: " + RdKafka::err2str(err);
+    health_cv_.wait_for(lk, cfg_.health_check, [&] { return stop_.load(); });
+  }
+}
+
+bool KafkaSink::healthy(std::string* reason) const {
+  if (fatal_.load()) {
+    if (reason) *reason = "fatal Kafka producer error (restart the hub)";
+    return false;
+  }
+  std::lock_guard lk(health_mu_);
+  if (!health_ok_ && reason) *reason = health_reason_;
+  return health_ok_;
 }
 
 bool KafkaSink::flush(std::chrono::milliseconds timeout) {

@@ -5,11 +5,14 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "hub_config.hpp"
+#include "hub_metrics.hpp"
 #include "sink.hpp"
 
 namespace edgesync::hub {
@@ -22,7 +25,8 @@ inline constexpr const char* kHeaderReceived = "edgesync-received-ns";
 
 class KafkaSink final : public Sink, private RdKafka::DeliveryReportCb, private RdKafka::EventCb {
  public:
-  explicit KafkaSink(const HubConfig::Kafka& cfg);
+  // `metrics` may be null (tools, tests); it must outlive the sink.
+  explicit KafkaSink(const HubConfig::Kafka& cfg, HubMetrics* metrics = nullptr);
   ~KafkaSink() override;
 
   ProduceStatus produce(const SinkRecord& r, std::shared_ptr<DeliveryListener> listener,
@@ -30,12 +34,17 @@ class KafkaSink final : public Sink, private RdKafka::DeliveryReportCb, private 
   bool flush(std::chrono::milliseconds timeout) override;
   std::size_t in_flight() const override { return in_flight_.load(); }
 
+  // Producer health for /readyz: the last periodic metadata request succeeded (cached, refreshed
+  // every kafka.health_check_ms) and no fatal producer error happened. Never blocks.
+  bool healthy(std::string* reason) const override;
+
   // Kafka topic for an MQTT topic (first matching route, else the default topic).
   const std::string& route(std::string_view mqtt_topic) const;
 
  private:
   void dr_cb(RdKafka::Message& message) override;
   void event_cb(RdKafka::Event& event) override;
+  void health_loop();
 
   HubConfig::Kafka cfg_;
   std::unique_ptr<RdKafka::Producer> producer_;
@@ -44,6 +53,13 @@ class KafkaSink final : public Sink, private RdKafka::DeliveryReportCb, private 
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<bool> stop_{false};
   std::thread poller_;
+  HubMetrics* metrics_;
+  mutable std::mutex health_mu_;
+  std::condition_variable health_cv_;
+  bool health_ok_ = false;
+  std::string health_reason_ = "no Kafka metadata yet";
+  std::atomic<bool> fatal_{false};
+  std::thread health_;
 };
 
 }  // namespace edgesync::hub

@@ -8,6 +8,7 @@
 #include "edgesync/common/logging.hpp"
 #include "edgesync/common/secrets.hpp"
 #include "edgesync/common/shutdown.hpp"
+#include "edgesync/common/status_server.hpp"
 #include "hub_config.hpp"
 #include "kafka_sink.hpp"
 #include "sync_service.hpp"
@@ -34,8 +35,26 @@ int run_hub(const std::string& config_path) {
   setup_logging("cloud-hub", cfg.log_level, cfg.log_format);
   spdlog::info("cloud-hub {} starting as '{}'", EDGESYNC_VERSION, cfg.hub_id);
 
-  KafkaSink sink(cfg.kafka);
-  SyncService service(cfg, sink);
+  HubMetrics metrics;
+  KafkaSink sink(cfg.kafka, &metrics);
+  SyncService service(cfg, sink, &metrics);
+  std::unique_ptr<StatusServer> status;
+  if (!cfg.metrics_listen.empty()) {
+    status = std::make_unique<StatusServer>(
+        cfg.metrics_listen, metrics.registry(), [&](std::string* why) {
+          bool ok = true;
+          if (service.draining()) {
+            *why = "draining (shutting down)";
+            ok = false;
+          } else {
+            ok = sink.healthy(why);
+          }
+          metrics.set_ready(ok);
+          return ok;
+        });
+    spdlog::info("cloud-hub: /healthz /readyz /metrics on {} (port {})", cfg.metrics_listen,
+                 status->port());
+  }
 
   grpc::ServerBuilder builder;
   int port = 0;

@@ -41,6 +41,8 @@ class Sink {
   virtual bool flush(std::chrono::milliseconds timeout) = 0;
   // Records accepted and not yet reported.
   virtual std::size_t in_flight() const = 0;
+  // Whether the destination looks reachable (cached, never blocks); false fills `reason`.
+  virtual bool healthy(std::string* /*reason*/) const { return true; }
 };
 
 }  // namespace edgesync::hub

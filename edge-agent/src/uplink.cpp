@@ -63,7 +63,7 @@ class Uplink::Session {
     if (welcomed) {
       std::thread reader([&] { read_acks(*stream); });
       send_loop(*stream);
-      ctx.TryCancel();
+      if (!hub_ended()) ctx.TryCancel();  // else keep the hub's status and trailers for Finish()
       reader.join();
     } else if (!hub_closed_) {
       ctx.TryCancel();  // else keep the hub's own status (e.g. PERMISSION_DENIED) for Finish()
@@ -92,6 +92,10 @@ class Uplink::Session {
   std::chrono::milliseconds retry_hint() const { return retry_hint_; }
 
  private:
+  bool hub_ended() {
+    std::lock_guard lk(mu_);
+    return broken_;
+  }
   bool stopping() {
     std::lock_guard lk(u_.mu_);
     return u_.stopping_;

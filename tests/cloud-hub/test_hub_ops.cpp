@@ -1,0 +1,139 @@
+// Hub operations in-process: JSON log escaping, backpressure (hub-wide in-flight bound, SlowDown,
+// no ack before delivery) with a sink that holds deliveries back, metrics counters.
+#include <doctest/doctest.h>
+#include <grpcpp/grpcpp.h>
+#include <prometheus/text_serializer.h>
+
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "edgesync/common/logging.hpp"
+#include "hub_metrics.hpp"
+#include "sync_service.hpp"
+
+using namespace edgesync;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Accepts records and reports nothing until release(): Kafka down.
+class StalledSink : public hub::Sink {
+ public:
+  hub::ProduceStatus produce(const hub::SinkRecord& r, std::shared_ptr<hub::DeliveryListener> l,
+                             std::string*) override {
+    std::lock_guard lk(mu_);
+    held_.push_back({r.seq, std::move(l)});
+    return hub::ProduceStatus::kQueued;
+  }
+  bool flush(std::chrono::milliseconds) override { return true; }
+  std::size_t in_flight() const override {
+    std::lock_guard lk(mu_);
+    return held_.size();
+  }
+  std::size_t max_seen = 0;
+  void release() {
+    std::vector<std::pair<std::uint64_t, std::shared_ptr<hub::DeliveryListener>>> batch;
+    {
+      std::lock_guard lk(mu_);
+      batch.swap(held_);
+    }
+    for (auto& [seq, l] : batch) l->on_delivery(seq, true, "");
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<hub::DeliveryListener>>> held_;
+};
+
+std::string scrape(hub::HubMetrics& m) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, m.registry()->Collect());
+  return out.str();
+}
+
+}  // namespace
+
+TEST_CASE("json_escape keeps any message a valid JSON string") {
+  const std::string nasty = "say \"hi\" C:\\path\n\ttab \x01 end";
+  const std::string line = "{\"msg\":\"" + json_escape(nasty) + "\"}";
+  auto j = nlohmann::json::parse(line);
+  CHECK(j.at("msg").get<std::string>() == nasty);
+  CHECK(json_escape("plain") == "plain");
+  CHECK(json_escape("a\"b") == "a\\\"b");
+  CHECK(json_escape("\x1f") == "\\u001f");
+}
+
+TEST_CASE("with Kafka stalled the hub bounds in-flight records hub-wide and sends SlowDown and acks nothing") {
+  StalledSink sink;
+  hub::HubMetrics metrics;
+  hub::HubConfig cfg;
+  cfg.hub_id = "unit-hub";
+  cfg.max_inflight_records = 1000;
+  cfg.max_inflight_records_total = 100;
+  cfg.slow_down = 200ms;
+  cfg.shutdown_grace = 1000ms;
+  hub::SyncService service(cfg, sink, &metrics);
+  int port = 0;
+  grpc::ServerBuilder b;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&service);
+  auto server = b.BuildAndStart();
+  REQUIRE(server);
+
+  auto stub = v1::Sync::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  auto s = stub->Stream(&ctx);
+  v1::AgentMessage m;
+  m.mutable_hello()->set_agent_id("agent-bp");
+  m.mutable_hello()->set_epoch(1);
+  REQUIRE(s->Write(m));
+  v1::HubMessage r;
+  REQUIRE(s->Read(&r));
+  REQUIRE(r.has_welcome());
+  v1::AgentMessage batch;
+  batch.mutable_batch()->set_batch_id(1);
+  for (int i = 1; i <= 300; ++i) {
+    auto* rec = batch.mutable_batch()->add_records();
+    rec->set_seq(static_cast<std::uint64_t>(i));
+    rec->set_device_id("d");
+    rec->set_mqtt_topic("sensors/d/x");
+    rec->set_payload("p");
+  }
+  REQUIRE(s->Write(batch));
+
+  // Blocked at the hub-wide bound: a SlowDown arrives, never an ack.
+  REQUIRE(s->Read(&r));
+  CHECK(r.has_slow_down());
+  CHECK(r.slow_down().retry_after_ms() == 200);
+  MESSAGE("slow down reason: " << r.slow_down().reason());
+  CHECK(sink.in_flight() == 100);
+  CHECK(service.counters().acks_sent.load() == 0);
+
+  // Kafka comes back: everything flows without a reconnect.
+  std::uint64_t acked = 0;
+  std::thread releaser([&] {
+    for (int i = 0; i < 100 && acked < 300; ++i) {
+      sink.release();
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+  while (acked < 300 && s->Read(&r)) {
+    if (r.has_ack()) acked = r.ack().acked_through();
+  }
+  releaser.join();
+  CHECK(acked == 300);
+  s->WritesDone();
+  ctx.TryCancel();
+  s->Finish();
+  service.begin_drain();
+  server->Shutdown(std::chrono::system_clock::now() + 2s);
+
+  const auto text = scrape(metrics);
+  CHECK(text.find("edgesync_hub_records_in_total 300") != std::string::npos);
+  CHECK(text.find("edgesync_hub_slow_downs_sent_total") != std::string::npos);
+  CHECK(text.find("edgesync_hub_slow_downs_sent_total 0") == std::string::npos);
+  CHECK(text.find("edgesync_hub_streams_open 0") != std::string::npos);
+}

@@ -1,0 +1,162 @@
+#include "hub_support.hpp"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace edgesync::test {
+namespace {
+
+std::string kafka_script() {
+  return env_or("EDGESYNC_SOURCE_DIR", EDGESYNC_SOURCE_DIR_DEFAULT) + "/scripts/kafka.sh";
+}
+
+}  // namespace
+
+DedicatedKafka::DedicatedKafka(const std::filesystem::path& dir) : dir_(dir) { start(); }
+
+DedicatedKafka::~DedicatedKafka() {
+  try {
+    stop();
+  } catch (...) {
+  }
+}
+
+void DedicatedKafka::start() {
+  auto [rc, out] = run_capture({kafka_script(), "start", dir_.string()}, std::chrono::minutes(3));
+  if (rc != 0) throw std::runtime_error("kafka.sh start failed: " + out);
+  bootstrap_ = read_file(dir_ / "bootstrap");
+  while (!bootstrap_.empty() && (bootstrap_.back() == '\n' || bootstrap_.back() == ' ')) {
+    bootstrap_.pop_back();
+  }
+}
+
+void DedicatedKafka::stop() {
+  run_capture({kafka_script(), "stop", dir_.string()}, std::chrono::minutes(1));
+}
+
+HubProcess::HubProcess(const std::filesystem::path& dir, const HubYaml& y)
+    : dir_(dir), port_(free_port()), metrics_port_(y.metrics ? free_port() : 0) {
+  std::filesystem::create_directories(dir_);
+  std::string text = "hub:\n  listen: 127.0.0.1:" + std::to_string(port_) +
+                     "\n  id: test-hub\n  shutdown_grace_ms: 10000\n" + y.hub_extra +
+                     "kafka:\n  bootstrap_servers: " + y.bootstrap +
+                     "\n  default_topic: " + y.default_topic + "\n" + y.kafka_extra +
+                     "metrics:\n  listen: \"" +
+                     (y.metrics ? "127.0.0.1:" + std::to_string(metrics_port_) : std::string()) +
+                     "\"\n" + y.top_extra + "log:\n  level: info\n  format: " + y.log_format +
+                     "\n";
+  write_file(config(), text);
+}
+
+void HubProcess::start() {
+  proc_ = std::make_unique<Process>(
+      std::vector<std::string>{bin("cloud-hub"), "run", "--config", config().string()}, log());
+  if (!wait_until([&] { return port_open(port_) || !proc_->alive(); }, std::chrono::seconds(15)) ||
+      !proc_->alive()) {
+    throw std::runtime_error("cloud-hub did not start: " + proc_->log_tail());
+  }
+}
+
+double HubProcess::metric(const std::string& name) {
+  auto [code, body] = http_get(metrics_port_, "/metrics");
+  if (code != 200) return -1;
+  std::istringstream in(body);
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 &&
+        line[name.size()] == ' ') {
+      return std::stod(line.substr(name.size() + 1));
+    }
+  }
+  return -1;
+}
+
+double HubProcess::metric_sum(const std::string& prefix) {
+  auto [code, body] = http_get(metrics_port_, "/metrics");
+  if (code != 200) return -1;
+  std::istringstream in(body);
+  double sum = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.compare(0, prefix.size(), prefix) == 0) {
+      sum += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return sum;
+}
+
+std::vector<KafkaRecord> read_topic_from(const std::string& bootstrap, const std::string& topic,
+                                         std::size_t expected, std::chrono::milliseconds timeout,
+                                         std::chrono::milliseconds idle) {
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", bootstrap, err);
+  conf->set("group.id", unique_topic("reader"), err);
+  conf->set("auto.offset.reset", "earliest", err);
+  conf->set("enable.auto.commit", "false", err);
+  conf->set("topic.metadata.refresh.interval.ms", "1000", err);
+  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!c) throw std::runtime_error("consumer: " + err);
+  c->subscribe({topic});
+  std::vector<KafkaRecord> out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto last = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::unique_ptr<RdKafka::Message> m(c->consume(200));
+    if (m->err() == RdKafka::ERR_NO_ERROR) {
+      KafkaRecord r;
+      if (m->key()) r.key = *m->key();
+      r.value.assign(static_cast<const char*>(m->payload()), m->len());
+      if (auto* hs = m->headers()) {
+        for (const auto& h : hs->get_all()) {
+          r.headers[h.key()] = std::string(static_cast<const char*>(h.value()), h.value_size());
+        }
+      }
+      r.partition = m->partition();
+      r.offset = m->offset();
+      out.push_back(std::move(r));
+      last = std::chrono::steady_clock::now();
+    } else if (out.size() >= expected && std::chrono::steady_clock::now() - last > idle) {
+      break;
+    }
+  }
+  c->close();
+  return out;
+}
+
+SeqReport check_seqs(const std::vector<KafkaRecord>& recs, const std::string& agent,
+                     std::uint64_t committed) {
+  SeqReport r;
+  std::set<std::uint64_t> seqs;
+  for (const auto& k : recs) {
+    auto a = k.headers.find("edgesync-agent");
+    auto s = k.headers.find("edgesync-seq");
+    if (a == k.headers.end() || a->second != agent || s == k.headers.end()) continue;
+    ++r.records;
+    const auto seq = std::stoull(s->second);
+    if (seq > committed) ++r.beyond;
+    seqs.insert(seq);
+  }
+  r.distinct = seqs.size();
+  r.duplicates = r.records - r.distinct;
+  for (std::uint64_t s = 1; s <= committed; ++s) r.gaps += seqs.count(s) ? 0 : 1;
+  return r;
+}
+
+void write_agent_config(Agent& a, const AgentOptions& o, const std::string& uplink_extra) {
+  write_file(a.config(), "agent:\n  id: " + o.agent_id + "\nmqtt:\n  uri: " + o.mqtt_uri +
+                             "\n  topics: [\"sensors/#\", \"alerts/#\"]\nbuffer:\n  path: " +
+                             a.db().string() + "\n  commit_window_records: " +
+                             std::to_string(o.commit_window) + "\nuplink:\n  hub: " + o.hub +
+                             "\n  backoff_initial_ms: 100\n  backoff_max_ms: 1000\n" +
+                             uplink_extra + "metrics:\n  listen: \"\"\n");
+}
+
+std::size_t count_in(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+  return n;
+}
+
+}  // namespace edgesync::test
