@@ -77,8 +77,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // --help/--version exit 0; any usage error exits 2, as documented for the field CLI.
-    return app.exit(e) == 0 ? 0 : 2;
+    // --help/--version exit 0; a command's own result (CLI::RuntimeError from a subcommand
+    // callback) keeps its code; any other parse error is a usage error: exit 2 (docs/field-cli.md).
+    const int code = app.exit(e);
+    if (dynamic_cast<const CLI::RuntimeError*>(&e) != nullptr) return code;
+    return code == 0 ? 0 : 2;
   }
 
   try {

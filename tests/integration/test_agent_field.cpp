@@ -8,6 +8,7 @@
 
 #include "payload.hpp"
 #include "services.hpp"
+#include "tls_certs.hpp"
 
 using namespace edgesync::test;
 using namespace std::chrono_literals;
@@ -129,4 +130,51 @@ TEST_CASE("metrics and health endpoints report a known workload") {
   mq.stop();
   CHECK(wait_until([&] { return http_get(mport, "/readyz").first == 503; }, 30s));
   CHECK(http_get(mport, "/healthz").first == 200);
+}
+
+TEST_CASE("the agent reaches a TLS broker with a client certificate and a password from a file") {
+  auto dir = make_temp_dir("mqtt-tls");
+  edgesync::test::TestPki pki(dir / "pki");
+  const auto client = pki.agent("gw-tls");
+  const int port = free_port();
+  write_file(dir / "passwd", "");
+  REQUIRE(run_capture({"mosquitto_passwd", "-b", (dir / "passwd").string(), "gateway", "s3cret!"}).first == 0);
+  write_file(dir / "mosquitto.conf",
+             "listener " + std::to_string(port) + " 127.0.0.1\n"
+             "cafile " + pki.ca().string() + "\ncertfile " + pki.server().cert.string() +
+             "\nkeyfile " + pki.server().key.string() + "\nrequire_certificate true\n"
+             "allow_anonymous false\npassword_file " + (dir / "passwd").string() + "\n"
+             "user root\n");  // test keys are root-only files; do not drop privileges
+  Process broker({"mosquitto", "-c", (dir / "mosquitto.conf").string()}, dir / "mosquitto.log");
+  REQUIRE_MESSAGE(wait_until([&] { return port_open(port); }, 10s), broker.log_tail());
+
+  auto run_agent = [&](const std::string& name, const std::string& password) {
+    write_file(dir / (name + ".pw"), password + "\n");
+    AgentOptions o{agent_id(name), "ssl://127.0.0.1:" + std::to_string(port), "127.0.0.1:1", "", 256};
+    o.metrics_port = free_port();
+    auto a = std::make_unique<Agent>(dir / name, o);
+    auto cfg = read_file(a->config());
+    cfg.replace(cfg.find("mqtt:\n"), 6,
+                "mqtt:\n  username: gateway\n  password_file: " + (dir / (name + ".pw")).string() +
+                    "\n  tls:\n    enabled: true\n    ca_file: " + pki.ca().string() +
+                    "\n    cert_file: " + client.cert.string() + "\n    key_file: " +
+                    client.key.string() + "\n");
+    write_file(a->config(), cfg);
+    a->start();
+    return std::make_pair(std::move(a), o.metrics_port);
+  };
+  auto [good, gport] = run_agent("gw-tls-ok", "s3cret!");
+  REQUIRE_MESSAGE(wait_until([&] { return http_get(gport, "/readyz").first == 200; }, 30s), good->log_tail());
+  auto [rc, out] = run_capture({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port),
+                                "--cafile", pki.ca().string(), "--cert", client.cert.string(),
+                                "--key", client.key.string(), "-u", "gateway", "-P", "s3cret!",
+                                "-q", "1", "-t", "sensors/dev-tls/x", "-m", "over TLS"});
+  REQUIRE_MESSAGE(rc == 0, out);
+  CHECK(wait_until([&] { return good->status().records == 1; }, 15s));
+  CHECK(good->log_tail().find("s3cret") == std::string::npos);  // the secret is never logged
+
+  auto [bad, bport] = run_agent("gw-tls-bad", "wrong");
+  std::this_thread::sleep_for(3s);
+  CHECK(http_get(bport, "/readyz").first == 503);  // refused by the broker: not ready
+  CHECK(bad->status().records == 0);
 }

@@ -104,7 +104,7 @@ Hub::Hub(const std::filesystem::path& dir, HubOptions o, int port)
                                     "\n  id: test-hub\n  shutdown_grace_ms: 10000\n"
                                     "kafka:\n  bootstrap_servers: " + o.bootstrap +
                                     "\n  default_topic: " + o.default_topic + "\n" + o.extra_yaml +
-                                    "\nlog:\n  level: info\n");
+                                    "\nmetrics:\n  listen: \"\"\nlog:\n  level: info\n");
 }
 
 void Hub::start() {
