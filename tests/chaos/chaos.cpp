@@ -128,7 +128,7 @@ Row agent_kill(const Env& env) {
   Row r{"agent kill -9"};
   Stack s(env, "agent-kill");
   const int cycles = env.long_run ? 30 : 10;
-  auto sim = load(s, cycles * 2 + 2, 1500);
+  auto sim = load(s, cycles * 4 + 5, 1500);  // outlasts the kill loop
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int> ms(800, 2000);
   for (int i = 0; i < cycles; ++i) {
@@ -148,7 +148,7 @@ Row hub_kill(const Env& env) {
   Row r{"hub kill -9"};
   Stack s(env, "hub-kill");
   const int cycles = env.long_run ? 20 : 5;
-  auto sim = load(s, cycles * 3 + 2, 1500);
+  auto sim = load(s, cycles * 4 + 5, 1500);
   for (int i = 0; i < cycles; ++i) {
     std::this_thread::sleep_for(1500ms);
     const double before = metric(s.mport, "edgesync_agent_acked_through_seq");
@@ -167,7 +167,7 @@ Row kafka_stop(const Env& env) {
   Stack s(env, "kafka-stop");
   const int cycles = env.long_run ? 3 : 1;
   const auto outage = env.long_run ? 30s : 15s;
-  auto sim = load(s, static_cast<int>(cycles * (outage.count() + 10) + 5), 1000);
+  auto sim = load(s, static_cast<int>(cycles * (outage.count() + 25) + 5), 1000);
   for (int i = 0; i < cycles; ++i) {
     std::this_thread::sleep_for(5s);
     run_capture({scripts(), "stop", env.kafka_dir});
@@ -185,7 +185,7 @@ Row link_cut(const Env& env) {
   Row r{"link frozen/cut"};
   Stack s(env, "link");
   const int cycles = env.long_run ? 10 : 3;
-  auto sim = load(s, cycles * 8 + 2, 1500);
+  auto sim = load(s, cycles * 10 + 5, 1500);
   for (int i = 0; i < cycles; ++i) {
     std::this_thread::sleep_for(2s);
     const double before = metric(s.mport, "edgesync_agent_acked_through_seq");
