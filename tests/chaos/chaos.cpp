@@ -188,10 +188,10 @@ Row link_cut(const Env& env) {
   auto sim = load(s, cycles * 10 + 5, 1500);
   for (int i = 0; i < cycles; ++i) {
     std::this_thread::sleep_for(2s);
-    const double before = metric(s.mport, "edgesync_agent_acked_through_seq");
     s.link.freeze();  // packets dropped, not refused
     std::this_thread::sleep_for(4s);
     if (i % 2 == 1) s.link.cut();
+    const double before = metric(s.mport, "edgesync_agent_acked_through_seq");  // stalled value
     s.link.resume();
     r.max_recovery_s = std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
   }
