@@ -86,45 +86,6 @@ double HubProcess::metric_sum(const std::string& prefix) {
   return sum;
 }
 
-std::vector<KafkaRecord> read_topic_from(const std::string& bootstrap, const std::string& topic,
-                                         std::size_t expected, std::chrono::milliseconds timeout,
-                                         std::chrono::milliseconds idle) {
-  std::string err;
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  conf->set("bootstrap.servers", bootstrap, err);
-  conf->set("group.id", unique_topic("reader"), err);
-  conf->set("auto.offset.reset", "earliest", err);
-  conf->set("enable.auto.commit", "false", err);
-  conf->set("topic.metadata.refresh.interval.ms", "1000", err);
-  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
-  if (!c) throw std::runtime_error("consumer: " + err);
-  c->subscribe({topic});
-  std::vector<KafkaRecord> out;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto last = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::unique_ptr<RdKafka::Message> m(c->consume(200));
-    if (m->err() == RdKafka::ERR_NO_ERROR) {
-      KafkaRecord r;
-      if (m->key()) r.key = *m->key();
-      r.value.assign(static_cast<const char*>(m->payload()), m->len());
-      if (auto* hs = m->headers()) {
-        for (const auto& h : hs->get_all()) {
-          r.headers[h.key()] = std::string(static_cast<const char*>(h.value()), h.value_size());
-        }
-      }
-      r.partition = m->partition();
-      r.offset = m->offset();
-      out.push_back(std::move(r));
-      last = std::chrono::steady_clock::now();
-    } else if (out.size() >= expected && std::chrono::steady_clock::now() - last > idle) {
-      break;
-    }
-  }
-  c->close();
-  return out;
-}
-
 SeqReport check_seqs(const std::vector<KafkaRecord>& recs, const std::string& agent,
                      std::uint64_t committed) {
   SeqReport r;

@@ -71,10 +71,7 @@ class HubProcess {
   std::unique_ptr<Process> proc_;
 };
 
-// Like read_topic, from any broker.
-std::vector<KafkaRecord> read_topic_from(const std::string& bootstrap, const std::string& topic,
-                                         std::size_t expected, std::chrono::milliseconds timeout,
-                                         std::chrono::milliseconds idle = std::chrono::seconds(2));
+
 
 struct SeqReport {
   std::uint64_t records = 0, distinct = 0, gaps = 0, duplicates = 0, beyond = 0;

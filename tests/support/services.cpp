@@ -60,9 +60,15 @@ std::string unique_topic(const std::string& base) {
 std::vector<KafkaRecord> read_topic(const std::string& topic, std::size_t expected,
                                     std::chrono::milliseconds timeout,
                                     std::chrono::milliseconds idle) {
+  return read_topic_from(kafka_bootstrap(), topic, expected, timeout, idle);
+}
+
+std::vector<KafkaRecord> read_topic_from(const std::string& bootstrap, const std::string& topic,
+                                         std::size_t expected, std::chrono::milliseconds timeout,
+                                         std::chrono::milliseconds idle) {
   std::string err;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  conf->set("bootstrap.servers", kafka_bootstrap(), err);
+  conf->set("bootstrap.servers", bootstrap, err);
   conf->set("group.id", unique_topic("reader"), err);
   conf->set("auto.offset.reset", "earliest", err);
   conf->set("enable.auto.commit", "false", err);

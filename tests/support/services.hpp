@@ -46,6 +46,10 @@ struct KafkaRecord {
 std::vector<KafkaRecord> read_topic(const std::string& topic, std::size_t expected,
                                     std::chrono::milliseconds timeout,
                                     std::chrono::milliseconds idle = std::chrono::milliseconds(1500));
+// The same, from any broker (e.g. a dedicated one a test started itself).
+std::vector<KafkaRecord> read_topic_from(const std::string& bootstrap, const std::string& topic,
+                                         std::size_t expected, std::chrono::milliseconds timeout,
+                                         std::chrono::milliseconds idle = std::chrono::milliseconds(1500));
 
 struct HubOptions {
   std::string bootstrap;
