@@ -6,13 +6,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${BUILD_DIR:-$ROOT/build}/bin"
 N="${1:-50000}"
-RUN="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$RUN"' EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-MQ="$(port)"
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n' "$MQ" > "$RUN/m.conf"
-mosquitto -c "$RUN/m.conf" > "$RUN/m.log" 2>&1 &
-sleep 0.3
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 # Ceiling: mosquitto_sub alone draining the same load.
 ( timeout 120 mosquitto_sub -p "$MQ" -q 1 -t 'sensors/#' -C "$N" > /dev/null ) & SUB=$!
 sleep 0.3

@@ -15,18 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string agent_id(const std::string& base) { return base + "-" + std::to_string(::getpid()); }
-
-void wait_subscribed(Agent& a, std::size_t times = 1) {
-  auto count = [&] {
-    const auto t = a.log_tail();
-    std::size_t n = 0;
-    for (auto p = t.find("subscribed to"); p != std::string::npos; p = t.find("subscribed to", p + 1)) ++n;
-    return n;
-  };
-  REQUIRE_MESSAGE(wait_until([&] { return count() >= times; }, 30s), a.log_tail());
-}
-
 // Publishes raw payloads at QoS 1 and waits for the broker's PUBACKs.
 void publish(const std::string& uri, const std::string& topic, const std::vector<std::string>& payloads) {
   mqtt::async_client c(uri, "field-test-" + std::to_string(::getpid()));
@@ -54,7 +42,7 @@ TEST_CASE("messages published while the agent is down arrive through the persist
   Mosquitto mq(dir / "mqtt");
   Agent agent(dir / "agent", {agent_id("gw-sess"), mq.uri(), "127.0.0.1:1", "", 256});
   agent.start();
-  wait_subscribed(agent);
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
   run_sim(mq.uri(), {"--devices", "2", "--count", "100"});
   CHECK(wait_until([&] { return agent.status().records == 200; }, 30s));
   CHECK(agent.stop() == 0);  // graceful: session stays on the broker
@@ -78,7 +66,7 @@ TEST_CASE("oversized messages are dropped and counted and binary payloads are ke
   cfg.replace(cfg.find("mqtt:\n"), 6, "mqtt:\n  max_payload_bytes: 1000\n");
   write_file(agent.config(), cfg);
   agent.start();
-  wait_subscribed(agent);
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
   std::string binary;
   for (int i = 0; i < 256; ++i) binary.push_back(static_cast<char>(i));
   publish(mq.uri(), "sensors/dev-b/raw", {binary, std::string(5000, 'x'), std::string(1000, 'y'), ""});
@@ -109,7 +97,7 @@ TEST_CASE("metrics and health endpoints report a known workload") {
   const int mport = free_port();
   Agent agent(dir / "agent", {agent_id("gw-met"), mq.uri(), "127.0.0.1:1", "", 256, mport});
   agent.start();
-  wait_subscribed(agent);
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
   CHECK(wait_until([&] { return http_get(mport, "/readyz").first == 200; }, 10s));
   CHECK(http_get(mport, "/healthz").first == 200);
   run_sim(mq.uri(), {"--devices", "5", "--count", "100", "--size", "150"});

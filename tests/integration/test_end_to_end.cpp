@@ -34,19 +34,6 @@ Parsed parse_payload(const std::string& v) {
   return p;
 }
 
-std::size_t count_in_log(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
-  return n;
-}
-
-void wait_subscribed(Agent& a, std::size_t times = 1) {
-  REQUIRE_MESSAGE(wait_until([&] { return count_in_log(a.log_tail(), "subscribed to") >= times; }, 30s),
-                  a.log_tail());
-}
-
-std::string agent_id(const std::string& base) { return base + "-" + std::to_string(::getpid()); }
-
 }  // namespace
 
 TEST_CASE("10000 messages from 10 devices arrive in Kafka exactly as published") {
@@ -58,7 +45,7 @@ TEST_CASE("10000 messages from 10 devices arrive in Kafka exactly as published")
   const auto id = agent_id("gw-e2e");
   Agent agent(dir / "agent", {id, mq.uri(), hub.address(), "", 256});
   agent.start();
-  wait_subscribed(agent);
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
 
   // Devices 0-4 send JSON text, devices 5-9 JSON heads with non-UTF-8 binary padding.
   auto text = run_sim(mq.uri(), {"--devices", "5", "--count", "1000", "--size", "200"});
@@ -110,7 +97,7 @@ TEST_CASE("with the hub down the agent buffers 5000 messages and delivers them w
   Hub hub(dir / "hub", {kafka_bootstrap(), topic, ""});  // not started yet
   Agent agent(dir / "agent", {agent_id("gw-disc"), mq.uri(), hub.address(), "", 256});
   agent.start();
-  wait_subscribed(agent);
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
   auto sim = run_sim(mq.uri(), {"--devices", "5", "--count", "1000"});
   REQUIRE(sim.acked == 5000);
   CHECK_MESSAGE(wait_until([&] { return agent.status().records == 5000; }, 30s),
@@ -136,7 +123,7 @@ TEST_CASE("kill -9 of the agent while messages flow loses no committed record") 
   constexpr int kWindow = 256;
   Agent agent(dir / "agent", {agent_id("gw-crash"), mq.uri(), hub.address(), "", kWindow});
   agent.start();
-  wait_subscribed(agent);
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
 
   // 15,000 messages at 2,500/s (about 6 s) while the agent is killed 4 times.
   auto sim = start_sim(mq.uri(), {"--devices", "10", "--count", "1500", "--rate", "2500"},
@@ -198,7 +185,7 @@ TEST_CASE("a dead link is noticed through keep-alive pings and the agent resumes
   o.uplink_yaml = "  keepalive_ms: 1000\n  compression: gzip\n";
   Agent agent(dir / "agent", o);
   agent.start();
-  wait_subscribed(agent);
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
   auto hub_connected = [&] {
     auto m = http_get(mport, "/metrics").second;
     return m.find("\nedgesync_agent_hub_connected 1") != std::string::npos;

@@ -17,13 +17,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string agent_id(const std::string& base) { return base + "-" + std::to_string(::getpid()); }
-
-void wait_subscribed(Agent& a) {
-  REQUIRE_MESSAGE(wait_until([&] { return count_in(a.log_tail(), "subscribed to") >= 1; }, 30s),
-                  a.log_tail());
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -45,7 +38,7 @@ TEST_CASE("hub serves healthz readyz and Prometheus metrics and logs valid JSON 
   const auto id = agent_id("gw-metrics");
   Agent agent(dir / "agent", {id, mq.uri(), hub.address(), "", 256});
   agent.start();
-  wait_subscribed(agent);
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
   auto sim = run_sim(mq.uri(), {"--devices", "4", "--count", "500"});
   REQUIRE(sim.acked == 2000);
   auto recs = read_topic(topic, 2000, 120s);
@@ -110,7 +103,7 @@ TEST_CASE("Kafka broker stopped for 30 s mid-stream loses no committed record") 
   const auto id = agent_id("gw-outage");
   Agent agent(dir / "agent", {id, mq.uri(), hub.address(), "", 256});
   agent.start();
-  wait_subscribed(agent);
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
 
   // 30,000 messages at 500/s: about 60 s, with the broker down from ~10 s to ~40 s.
   auto sim = start_sim(mq.uri(), {"--devices", "10", "--count", "3000", "--rate", "500"},
@@ -169,7 +162,7 @@ TEST_CASE("SIGTERM to the hub during load loses nothing and the hub exits within
   const auto id = agent_id("gw-sigterm");
   Agent agent(dir / "agent", {id, mq.uri(), hub.address(), "", 256});
   agent.start();
-  wait_subscribed(agent);
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
 
   // 12,000 messages at 2,000/s; SIGTERM to the hub after 2 s, restart it 2 s later.
   auto sim = start_sim(mq.uri(), {"--devices", "10", "--count", "1200", "--rate", "2000"},

@@ -114,10 +114,5 @@ void write_agent_config(Agent& a, const AgentOptions& o, const std::string& upli
                              uplink_extra + "metrics:\n  listen: \"\"\n");
 }
 
-std::size_t count_in(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
-  return n;
-}
 
 }  // namespace edgesync::test

@@ -80,7 +80,6 @@ struct SeqReport {
 SeqReport check_seqs(const std::vector<KafkaRecord>& recs, const std::string& agent,
                      std::uint64_t committed);
 
-std::size_t count_in(const std::string& text, const std::string& needle);
 
 // Rewrites the agent's config (before start()) with extra lines inside its `uplink:` section
 // (two-space indented, e.g. tls and token_file) and no status server of its own.

@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include "services.hpp"
 
 #include <librdkafka/rdkafkacpp.h>
@@ -139,6 +141,18 @@ void Agent::start() {
   proc_ = std::make_unique<Process>(
       std::vector<std::string>{bin("edge-agent"), "run", "--config", config().string()},
       dir_ / "agent.log");
+}
+
+std::size_t count_in(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+  return n;
+}
+
+std::string agent_id(const std::string& base) { return base + "-" + std::to_string(::getpid()); }
+
+bool Agent::wait_subscribed(std::size_t times, std::chrono::milliseconds timeout) {
+  return wait_until([&] { return count_in(log_tail(), "subscribed to") >= times; }, timeout);
 }
 
 Agent::Status Agent::status() {

@@ -83,6 +83,11 @@ struct AgentOptions {
   std::string uplink_yaml = {};  // extra keys of the uplink section, e.g. "  keepalive_ms: 1000\n"
 };
 
+// Occurrences of `needle` in `text` (log lines, metrics).
+std::size_t count_in(const std::string& text, const std::string& needle);
+// An agent id unique to this test process.
+std::string agent_id(const std::string& base);
+
 class Agent {
  public:
   Agent(const std::filesystem::path& dir, AgentOptions opts);
@@ -98,6 +103,9 @@ class Agent {
   };
   Status status();
   std::string log_tail() { return read_file(dir_ / "agent.log"); }
+  // Waits until the agent has (re)subscribed `times` times since its log began.
+  bool wait_subscribed(std::size_t times = 1,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
  private:
   std::filesystem::path dir_;
