@@ -59,6 +59,11 @@ constexpr std::array kKeys = {
            "Most MQTT messages that may be acknowledged to the broker (Paho acks before the "
            "agent sees a message) but not yet committed to SQLite. This is the bound on what a "
            "hard crash can lose. 0 = each message is committed before the next is read."},
+    KeyDef{"buffer.commit_delay_ms", Type::kInt, "0", false, 0, 1000, {},
+           "How long the writer may wait for more messages before a commit, so that a low "
+           "message rate makes fewer, larger commits (each commit rewrites at least one page "
+           "and fsyncs: SD card wear). A full window commits at once. Adds at most this much "
+           "latency; the crash bound stays `commit_window_records`. Ignored when the window is 0."},
     KeyDef{"buffer.max_commit_batch", Type::kInt, "2000", false, 1, 1000000, {},
            "Most records in one SQLite transaction (group commit)."},
     KeyDef{"buffer.max_bytes", Type::kInt, "536870912", false, 0, kMaxInt, {},
@@ -156,6 +161,7 @@ AgentConfig agent_config_from(const config::Values& v) {
   c.buffer.path = v.str("buffer.path");
   c.buffer.synchronous_full = v.str("buffer.synchronous") == "full";
   c.buffer.commit_window = static_cast<std::size_t>(v.integer("buffer.commit_window_records"));
+  c.buffer.commit_delay = std::chrono::milliseconds(v.integer("buffer.commit_delay_ms"));
   c.buffer.max_commit_batch = static_cast<std::size_t>(v.integer("buffer.max_commit_batch"));
   c.buffer.max_bytes = static_cast<std::uint64_t>(v.integer("buffer.max_bytes"));
   c.buffer.max_age = std::chrono::seconds(v.integer("buffer.max_age_s"));

@@ -45,6 +45,8 @@ struct AgentMonitor::Metrics {
     hub_sessions = counter("edgesync_agent_hub_sessions_total", "Hub streams established");
     hub_failures = counter("edgesync_agent_hub_stream_failures_total", "Hub streams that failed");
     commit_errors = counter("edgesync_agent_buffer_commit_errors_total", "Failed SQLite commits");
+    commits = counter("edgesync_agent_buffer_commits_total",
+                      "SQLite transactions committed (records per commit = committed / commits)");
     quarantined = counter("edgesync_agent_buffer_quarantined_files_total",
                           "Corrupt buffer files moved aside");
     auto& drops = prometheus::BuildCounter()
@@ -63,7 +65,7 @@ struct AgentMonitor::Metrics {
     acked_seq = gauge("edgesync_agent_acked_through_seq", "Highest sequence number acked by the hub");
   }
   Mirror received, committed, sent, acked, mqtt_reconnects, hub_sessions, hub_failures,
-      commit_errors, quarantined, dropped[4];
+      commit_errors, commits, quarantined, dropped[4];
   prometheus::Gauge *records, *bytes, *oldest, *full, *mqtt_up, *hub_up, *acked_seq;
   std::uint64_t last_acked_through = 0;
   std::int64_t last_sync_ns = 0;
@@ -120,6 +122,7 @@ void AgentMonitor::tick() {
   m.hub_sessions.set(up.sessions.load());
   m.hub_failures.set(up.failures.load());
   m.commit_errors.set(b.commit_errors);
+  m.commits.set(b.commits);
   m.quarantined.set(b.quarantined_files);
   for (int i = 0; i < 4; ++i) m.dropped[i].set(b.dropped[i]);
   m.records->Set(static_cast<double>(b.records));

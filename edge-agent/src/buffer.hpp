@@ -39,6 +39,7 @@ struct BufferStats {
   std::uint64_t committed_total = 0;  // records committed by this process
   std::uint64_t acked_total = 0;      // records deleted after an ack by this process
   std::uint64_t commit_errors = 0;
+  std::uint64_t commits = 0;          // SQLite transactions committed by this process
   std::uint64_t dropped[4] = {};      // persisted totals by DropReason
   std::uint64_t quarantined_files = 0;
   bool full = false;                  // at buffer.max_bytes

@@ -28,6 +28,7 @@ int run_agent(const std::string& config_path) {
   bo.path = cfg.buffer.path;
   bo.synchronous_full = cfg.buffer.synchronous_full;
   bo.commit_window = cfg.buffer.commit_window;
+  bo.commit_delay = cfg.buffer.commit_delay;
   bo.max_commit_batch = cfg.buffer.max_commit_batch;
   bo.max_bytes = cfg.buffer.max_bytes;
   bo.max_age = cfg.buffer.max_age;

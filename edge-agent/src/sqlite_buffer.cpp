@@ -147,6 +147,14 @@ void SqliteBuffer::writer_loop() {
         return !pending_.empty() || requested_ack_ > applied_ack_ || stopping_ ||
                !pending_state_.empty();
       });
+      const bool work = !pending_.empty() || requested_ack_ > applied_ack_;
+      if (work && opts_.commit_delay.count() > 0 && opts_.commit_window > 0 && !stopping_) {
+        // Gather: fewer, larger transactions at low rates. A full window (appenders blocked)
+        // or a stop ends the wait at once.
+        const std::size_t full = std::min(opts_.commit_window, opts_.max_commit_batch);
+        work_cv_.wait_for(lk, opts_.commit_delay,
+                          [&] { return pending_.size() >= full || stopping_; });
+      }
       const bool idle = pending_.empty() && requested_ack_ <= applied_ack_;
       if (idle && stopping_) break;
       if (stopping_ && failures > 20) {
@@ -354,6 +362,7 @@ bool SqliteBuffer::commit(Work& w) {
   if ((w.rc = wdb_.try_exec("COMMIT")) != SQLITE_OK) return fail("COMMIT");
 
   next_seq_ = next;
+  ++commits_;
   committed_total_ += w.batch.size();
   acked_total_ += w.acked_records;
   stored_records_ += w.batch.size();
@@ -489,6 +498,7 @@ BufferStats SqliteBuffer::stats() {
   s.next_seq = next_seq_.load();
   s.oldest_received_unix_ns = oldest_ns_.load();
   s.committed_total = committed_total_.load();
+  s.commits = commits_.load();
   s.acked_total = acked_total_.load();
   s.commit_errors = commit_errors_.load();
   for (int r = 0; r < kReasons; ++r) s.dropped[r] = dropped_[r].load();

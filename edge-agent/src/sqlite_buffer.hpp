@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,7 @@ struct SqliteBufferOptions {
   std::uint64_t max_page_count = 0;   // tests: emulate a full disk (SQLITE_FULL)
   std::chrono::seconds maintenance_interval{30};  // accounting refresh, vacuum, WAL truncate
   std::chrono::seconds expiry_interval{5};
+  std::chrono::milliseconds commit_delay{0};  // gather time before a commit (window > 0)
 };
 
 // Bytes a record counts against buffer.max_bytes: payload, topic, device id and row overhead.
@@ -98,7 +100,8 @@ class SqliteBuffer final : public Buffer {
   std::atomic<std::uint64_t> next_seq_{1};
   std::atomic<std::uint64_t> stored_records_{0}, stored_bytes_{0};
   std::atomic<std::int64_t> oldest_ns_{0};
-  std::atomic<std::uint64_t> committed_total_{0}, acked_total_{0}, commit_errors_{0};
+  std::atomic<std::uint64_t> committed_total_{0}, acked_total_{0}, commit_errors_{0},
+      commits_{0};
   std::atomic<std::uint64_t> dropped_[4] = {};
   std::atomic<std::uint64_t> quarantined_{0};
   std::atomic<bool> disk_full_{false};

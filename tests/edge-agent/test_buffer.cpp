@@ -122,6 +122,35 @@ TEST_CASE("group commit with concurrent appenders keeps per-producer order") {
   }
 }
 
+TEST_CASE("a commit delay gathers a slow trickle into few commits") {
+  auto dir = edgesync::test::make_temp_dir("buf6b");
+  auto o = opts(dir, 256);
+  o.commit_delay = 400ms;
+  SqliteBuffer b(o);
+  // 20 messages over ~100 ms: without a delay every one of them gets its own fsynced commit.
+  for (int i = 0; i < 20; ++i) {
+    b.append(msg(i));
+    std::this_thread::sleep_for(5ms);
+  }
+  REQUIRE(edgesync::test::wait_until([&] { return b.stats().committed_total == 20; }, 10s));
+  CHECK(b.stats().commits <= 2);
+  CHECK(b.read_after(0, 100, 1 << 20).size() == 20);
+}
+
+TEST_CASE("a full commit window commits at once whatever the commit delay") {
+  auto dir = edgesync::test::make_temp_dir("buf6c");
+  auto o = opts(dir, 100);
+  o.commit_delay = 3600s;  // a gather that ignored the full window would never commit here
+  SqliteBuffer b(o);
+  std::thread producer([&] {
+    for (int i = 0; i < 1000; ++i) b.append(msg(i));
+  });
+  CHECK(edgesync::test::wait_until([&] { return b.stats().committed_total >= 900; }, 30s));
+  producer.join();
+  b.stop();  // stop commits the rest without waiting for the delay
+  CHECK(b.stats().committed_total == 1000);
+}
+
 TEST_CASE("wait_for_records wakes on commit") {
   auto dir = edgesync::test::make_temp_dir("buf7");
   SqliteBuffer b(opts(dir, 0));
