@@ -29,9 +29,38 @@ set(PKG_CONFIG_EXECUTABLE /usr/bin/${EDGESYNC_CROSS_TRIPLE}-pkg-config CACHE FIL
 set(Protobuf_PROTOC_EXECUTABLE /usr/bin/protoc CACHE FILEPATH "host protoc")
 set(EDGESYNC_GRPC_CPP_PLUGIN /usr/bin/grpc_cpp_plugin CACHE FILEPATH "host grpc_cpp_plugin")
 
+# Sysroot mode (scripts/install-cross-deps.sh falls back to it when the armhf multiarch indexes cannot
+# be fetched, or EDGESYNC_CROSS_MODE=sysroot): the target's packages are unpacked in
+# $EDGESYNC_CROSS_SYSROOT (default /opt/edgesync/sysroot-armhf) instead of being installed as :armhf.
+# Used when that sysroot exists and the multiarch libraries do not (or EDGESYNC_CROSS_MODE=sysroot).
+set(_es_sysroot "$ENV{EDGESYNC_CROSS_SYSROOT}")
+if(_es_sysroot STREQUAL "")
+  set(_es_sysroot /opt/edgesync/sysroot-armhf)
+endif()
+if(EXISTS "${_es_sysroot}/.edgesync-sysroot" AND
+   ("$ENV{EDGESYNC_CROSS_MODE}" STREQUAL "sysroot" OR NOT EXISTS /usr/lib/${EDGESYNC_CROSS_TRIPLE}/libgrpc++.so))
+  set(CMAKE_SYSROOT "${_es_sysroot}")
+  set(EDGESYNC_CROSS_SYSROOT "${_es_sysroot}" CACHE INTERNAL "sysroot of the armhf cross build")
+  set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+  set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+  set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+  # The host's pkg-config, pointed at the sysroot's .pc files (paths get the sysroot prefix).
+  set(PKG_CONFIG_EXECUTABLE /usr/bin/pkg-config CACHE FILEPATH "pkg-config (sysroot)" FORCE)
+  set(ENV{PKG_CONFIG_SYSROOT_DIR} "${_es_sysroot}")
+  set(ENV{PKG_CONFIG_LIBDIR} "${_es_sysroot}/usr/lib/${EDGESYNC_CROSS_TRIPLE}/pkgconfig:${_es_sysroot}/usr/share/pkgconfig")
+  set(ENV{PKG_CONFIG_PATH} "")
+  set(ENV{EDGESYNC_QEMU_PREFIX} "${_es_sysroot}")   # loader and libraries for qemu
+  # dpkg-shlibdeps resolves libraries through the dpkg database, which does not know the sysroot:
+  # the .deb gets the fixed Debian 12 Depends list of cmake/Packaging.cmake.
+  set(EDGESYNC_DEB_SHLIBDEPS OFF CACHE BOOL "compute .deb Depends with dpkg-shlibdeps (off: sysroot)" FORCE)
+else()
+  unset(EDGESYNC_CROSS_SYSROOT CACHE)
+endif()
+
 # Run target binaries (tests, doctest discovery) under qemu. The target's dynamic loader and libc
 # come from libc6:armhf (/lib/ld-linux-armhf.so.3), so no -L prefix is needed; set
 # EDGESYNC_QEMU_PREFIX (e.g. /usr/arm-linux-gnueabihf) to use the cross-toolchain's libc instead.
+# In sysroot mode the prefix is the sysroot.
 if(DEFINED ENV{EDGESYNC_QEMU_PREFIX} AND NOT "$ENV{EDGESYNC_QEMU_PREFIX}" STREQUAL "")
   set(CMAKE_CROSSCOMPILING_EMULATOR /usr/bin/qemu-arm-static;-L;$ENV{EDGESYNC_QEMU_PREFIX})
 else()

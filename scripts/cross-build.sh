@@ -55,6 +55,9 @@ cmake -S . -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_TOOLCHAIN_FILE="$ROOT/$TOOLCHAIN"
 log "configure: $(elapsed "$t")s"
 
 STEP=build; t=$(date +%s)
+SYSROOT=$(sed -n 's/^EDGESYNC_CROSS_SYSROOT:INTERNAL=//p' "$BUILD_DIR/CMakeCache.txt")
+if [[ -n "$SYSROOT" ]]; then log "target libraries: sysroot $SYSROOT"
+else log "target libraries: multiarch /usr/lib/$TRIPLE"; fi
 log "cmake --build $BUILD_DIR -j$JOBS"
 cmake --build "$BUILD_DIR" -j"$JOBS"
 log "build: $(elapsed "$t")s"
@@ -80,8 +83,11 @@ log "edge-agent needs: $("$TRIPLE-objdump" -p "$AGENT" | awk '/NEEDED/{print $2}
 if ((RUN_TESTS)); then
   STEP="test"; t=$(date +%s)
   QEMU=$([[ $ARCH == arm64 ]] && echo qemu-aarch64-static || echo qemu-arm-static)
-  log "smoke: $QEMU $AGENT --version"
-  "$QEMU" "$AGENT" --version
+  # Sysroot mode (see install-cross-deps.sh): qemu takes loader and libraries from the sysroot.
+  SYSROOT=$(sed -n 's/^EDGESYNC_CROSS_SYSROOT:INTERNAL=//p' "$BUILD_DIR/CMakeCache.txt")
+  QEMU_ARGS=(); [[ -n "$SYSROOT" ]] && QEMU_ARGS=(-L "$SYSROOT")
+  log "smoke: $QEMU ${QEMU_ARGS[*]} $AGENT --version"
+  "$QEMU" "${QEMU_ARGS[@]}" "$AGENT" --version
   log "ctest -L unit under $QEMU"
   ctest --test-dir "$BUILD_DIR" -L unit --output-on-failure -j"$JOBS" --timeout "${CTEST_TIMEOUT:-300}"
   log "unit tests under qemu: $(elapsed "$t")s"
