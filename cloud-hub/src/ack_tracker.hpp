@@ -58,6 +58,7 @@ class AckTracker final : public DeliveryListener {
   std::deque<std::pair<std::uint64_t, std::uint64_t>> batches_;  // (batch_id, last_seq)
   std::uint64_t durable_ = 0;
   std::uint64_t acked_batch_ = 0;
+  int room_waiters_ = 0;  // threads in wait_room(): woken per delivery, the rest per batch
   std::uint64_t last_added_ = 0;
   bool failed_ = false;
   std::string failure_;
