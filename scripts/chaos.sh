@@ -15,10 +15,11 @@ trap 'rm -f "$out"' EXIT
 case "$mode" in
   --short) "$BUILD_DIR/bin/chaos" | tee "$out" ;;
   --long)
+    rev="$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
     "$BUILD_DIR/bin/chaos" --long | tee "$out"
     { echo "# Reliability: chaos suite, long run"
       echo
-      echo "Run with \`scripts/chaos.sh --long\` on $(date -u +%Y-%m-%d), $(nproc) cores, commit $(git -C "$ROOT" rev-parse --short HEAD)."
+      echo "Run with \`scripts/chaos.sh --long\` on $(date -u +%Y-%m-%d), $(nproc) cores, commit $rev (binaries in $BUILD_DIR/bin)."
       echo "Each scenario runs under a steady QoS 1 publish load (sensor-sim, 10 devices, 150 B)."
       echo "See docs/guarantees.md for what each column may and may not contain."
       grep -E '^\||^\(gaps|^chaos:' "$out"; } > "$ROOT/docs/reliability.md"
