@@ -7,6 +7,7 @@
 #                              chosen on first start and kept); prints and writes DIR/bootstrap
 #   kafka.sh stop DIR          stop it (SIGTERM, then SIGKILL after 20 s)
 #   kafka.sh kill DIR          kill -9 it
+# EDGESYNC_KAFKA_EXTRA_PROPERTIES (lines of key=value) is appended to a new broker's properties.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
@@ -59,6 +60,8 @@ transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.segment.bytes=67108864
 PROPS
+    # Extra broker properties, one per line (benchmarks: log.message.timestamp.type=LogAppendTime).
+    [[ -n "${EDGESYNC_KAFKA_EXTRA_PROPERTIES:-}" ]] && printf '%s\n' "$EDGESYNC_KAFKA_EXTRA_PROPERTIES" >> "$dir/server.properties"
     cat > "$dir/log4j.properties" <<PROPS
 log4j.rootLogger=WARN, file
 log4j.logger.kafka.server.KafkaServer=INFO

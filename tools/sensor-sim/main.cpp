@@ -63,6 +63,7 @@ struct Options {
   int qos = 1;
   std::size_t size = 120;
   bool binary = false;
+  bool stamp = false;  // payload starts with {"t":<publish unix ns>, (latency benchmarks)
   int connections = 1;
   std::size_t window = 256;
   std::string client_prefix = "sensor-sim";
@@ -97,7 +98,8 @@ void run_connection(const Options& o, int conn, Totals& totals) {
         std::this_thread::sleep_until(t0 + std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                std::chrono::duration<double>(sent / per_conn_rate)));
       }
-      auto payload = edgesync::sim::payload_for(names[i], n, o.size, o.binary);
+      auto payload = o.stamp ? edgesync::sim::stamped_payload_for(names[i], n, o.size)
+                             : edgesync::sim::payload_for(names[i], n, o.size, o.binary);
       win.acquire();
       // While the broker is away (restart), Paho refuses publishes: retry for up to 60 s.
       for (int attempt = 0;; ++attempt) {
@@ -132,6 +134,9 @@ int main(int argc, char** argv) {
   app.add_option("--qos", o.qos, "QoS")->check(CLI::Range(0, 2));
   app.add_option("--size", o.size, "Payload size in bytes (minimum is the JSON head)");
   app.add_flag("--binary", o.binary, "Pad payloads with non-UTF-8 bytes");
+  app.add_flag("--stamp", o.stamp,
+               "Start each payload with {\"t\":<publish time, unix ns>, (latency benchmarks)")
+      ->excludes("--binary");
   app.add_option("--connections", o.connections, "Parallel MQTT connections")
       ->check(CLI::PositiveNumber);
   app.add_option("--window", o.window, "Unacknowledged publishes per connection");

@@ -2,6 +2,7 @@
 // to compare what arrived in Kafka byte for byte.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -35,6 +36,18 @@ inline std::string payload_for(const std::string& device, std::uint64_t n, std::
   }
   s += "\"}";
   return s;
+}
+
+// Like payload_for (JSON, same total size) but led by the publish time in unix ns:
+// {"t":1764000000000000000,"d":"dev-0001",...}. Benchmarks compute latency from it.
+inline std::string stamped_payload_for(const std::string& device, std::uint64_t n,
+                                       std::size_t size) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  std::string head = "{\"t\":" + std::to_string(ns) + ",";
+  const std::size_t rest = size > head.size() ? size - head.size() + 1 : 0;
+  return head + payload_for(device, n, rest).substr(1);
 }
 
 }  // namespace edgesync::sim

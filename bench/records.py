@@ -1,0 +1,65 @@
+"""Helpers of bench/run.sh.
+
+records.py kcat-input --count N --devices D --size S   key<TAB>payload lines for `kcat -P -K '\t'`,
+    the simulator's payloads (tools/sensor-sim/payload.hpp), same keys and sizes as the agent sends
+records.py latency                                     reads `%T %s` lines (Kafka timestamp ms,
+    stamped payload) and prints p50 p99 max (ms) and the count
+records.py splice DOC TABLE                            replaces the text between the bench markers
+"""
+import re
+import sys
+
+
+def payload_for(device: str, n: int, size: int) -> str:
+    s = '{"d":"%s","n":%d,"v":%.1f,"p":"' % (device, n, (n % 500) / 10.0 + 10.0)
+    i = 0
+    while len(s) + 2 < size:
+        s += chr(ord("a") + (n + i) % 26)
+        i += 1
+    return s + '"}'
+
+
+def kcat_input(count: int, devices: int, size: int) -> None:
+    out = sys.stdout
+    names = ["dev-%04d" % d for d in range(devices)]
+    for i in range(count):
+        dev = names[i % devices]
+        out.write(dev + "\t" + payload_for(dev, i // devices, size) + "\n")
+
+
+def latency() -> None:
+    lat = []
+    for line in sys.stdin:
+        m = re.match(r'(\d+) \{"t":(\d+),', line)
+        if m:
+            lat.append(int(m.group(1)) - int(m.group(2)) / 1e6)
+    if not lat:
+        print("- - - 0")
+        return
+    lat.sort()
+    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+    print("%.1f %.1f %.1f %d" % (pick(0.50), pick(0.99), lat[-1], len(lat)))
+
+
+def splice(doc: str, table_file: str) -> None:
+    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+    text = open(doc).read()
+    table = open(table_file).read().strip()
+    if begin not in text or end not in text:
+        sys.exit("bench: %s has no %s ... %s markers" % (doc, begin, end))
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    open(doc, "w").write(head + begin + "\n" + table + "\n" + end + tail)
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "kcat-input":
+        args = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+        kcat_input(int(args["--count"]), int(args["--devices"]), int(args["--size"]))
+    elif cmd == "latency":
+        latency()
+    elif cmd == "splice":
+        splice(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
