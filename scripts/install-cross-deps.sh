@@ -14,6 +14,7 @@
 #              the amd64 packages cannot be touched. bookworm-security is left out: see below.
 #   auto       (default) multiarch; if apt-get update cannot fetch the ARCH indexes (broken mirror),
 #              fall back to sysroot. A machine that already has one of the two keeps using it.
+#              armhf only (its toolchain file reads the sysroot); arm64 is always multiarch.
 # Why the sysroot leaves out bookworm-security: the multiarch install failed because the mirror served
 # a stale bookworm-security binary-armhf/Packages.xz (size/hash differ from the signed InRelease,
 # by-hash 404). Excluding only that index from multiarch does not work: Multi-Arch: same packages
@@ -67,6 +68,12 @@ read -r -a OPTIONAL_TARGET_PKGS <<<"${EDGESYNC_CROSS_OPTIONAL_PKGS:-}"
 MODE="${EDGESYNC_CROSS_MODE:-auto}"
 case "$MODE" in auto|multiarch|sysroot) ;; *) echo "EDGESYNC_CROSS_MODE must be auto|multiarch|sysroot" >&2; exit 2 ;; esac
 SYSROOT="${EDGESYNC_CROSS_SYSROOT:-/opt/edgesync/sysroot-$ARCH}"
+# Only cross/toolchain-armhf.cmake reads a sysroot: for other targets auto means multiarch (with the
+# full retries), and sysroot is refused.
+if [[ $ARCH != armhf ]]; then
+  [[ $MODE != sysroot ]] || { echo "EDGESYNC_CROSS_MODE=sysroot is supported for armhf only" >&2; exit 2; }
+  MODE=multiarch
+fi
 # Sysroot mode: the cross compiler comes from the host (crossbuild-essential-ARCH has no :ARCH
 # dependencies); everything else is unpacked into the sysroot, including the -dev packages that are
 # not co-installable in multiarch (they are just files there) and the arch-independent header
