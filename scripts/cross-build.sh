@@ -67,7 +67,7 @@ find_bin() { # the ELF executable NAME in the build tree (not a wrapper script)
   local f
   while read -r f; do
     [[ $(file -b "$f") == ELF* ]] && { echo "$f"; return; }
-  done < <(find "$BUILD_DIR" -type f -name "$1" -perm -u+x -not -path '*/CMakeFiles/*' | sort)
+  done < <(find "$BUILD_DIR" -type f -name "$1" -perm -u+x -not -path '*/CMakeFiles/*' -not -path '*/_CPack_Packages/*' | sort)
 }
 AGENT=$(find_bin edge-agent); HUB=$(find_bin cloud-hub)
 [[ -n "$AGENT" ]] || { log "edge-agent binary not found under $BUILD_DIR"; exit 1; }
