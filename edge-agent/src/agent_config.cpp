@@ -59,11 +59,13 @@ constexpr std::array kKeys = {
            "Most MQTT messages that may be acknowledged to the broker (Paho acks before the "
            "agent sees a message) but not yet committed to SQLite. This is the bound on what a "
            "hard crash can lose. 0 = each message is committed before the next is read."},
-    KeyDef{"buffer.commit_delay_ms", Type::kInt, "0", false, 0, 1000, {},
+    KeyDef{"buffer.commit_delay_ms", Type::kInt, "20", false, 0, 1000, {},
            "How long the writer may wait for more messages before a commit, so that a low "
            "message rate makes fewer, larger commits (each commit rewrites at least one page "
            "and fsyncs: SD card wear). A full window commits at once. Adds at most this much "
-           "latency; the crash bound stays `commit_window_records`. Ignored when the window is 0."},
+           "latency; the crash bound stays `commit_window_records`. Ignored when the window is 0. "
+           "Measured at 1,000 msg/s: 20 ms writes 3.7x fewer bytes per record than 0 for 8 ms "
+           "more median latency (docs/benchmarks.md)."},
     KeyDef{"buffer.max_commit_batch", Type::kInt, "2000", false, 1, 1000000, {},
            "Most records in one SQLite transaction (group commit)."},
     KeyDef{"buffer.max_bytes", Type::kInt, "536870912", false, 0, kMaxInt, {},

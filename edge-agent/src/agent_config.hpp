@@ -34,7 +34,7 @@ struct AgentConfig {
     std::string path;
     bool synchronous_full = true;
     std::size_t commit_window = 256;
-    std::chrono::milliseconds commit_delay{0};
+    std::chrono::milliseconds commit_delay{20};
     std::size_t max_commit_batch = 2000;
     std::uint64_t max_bytes = 0;
     std::chrono::seconds max_age{0};

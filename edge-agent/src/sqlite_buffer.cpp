@@ -124,7 +124,9 @@ AppendStatus SqliteBuffer::append(IncomingMessage msg) {
   if (stopping_) return AppendStatus::kStopped;
   pending_.push_back(std::move(msg));
   const std::uint64_t ticket = ++appended_;
-  work_cv_.notify_one();
+  // While the writer gathers (commit_delay), wake it only when the window is full: a wake-up
+  // per message would cost a futex call and a context switch each.
+  if (!gathering_ || pending_.size() >= gather_full_) work_cv_.notify_one();
   if (opts_.commit_window == 0) {
     committed_cv_.wait(lk, [&] { return committed_ >= ticket || writer_done_; });
   } else {
@@ -151,9 +153,10 @@ void SqliteBuffer::writer_loop() {
       if (work && opts_.commit_delay.count() > 0 && opts_.commit_window > 0 && !stopping_) {
         // Gather: fewer, larger transactions at low rates. A full window (appenders blocked)
         // or a stop ends the wait at once.
-        const std::size_t full = std::min(opts_.commit_window, opts_.max_commit_batch);
+        gathering_ = true;
         work_cv_.wait_for(lk, opts_.commit_delay,
-                          [&] { return pending_.size() >= full || stopping_; });
+                          [&] { return pending_.size() >= gather_full_ || stopping_; });
+        gathering_ = false;
       }
       const bool idle = pending_.empty() && requested_ack_ <= applied_ack_;
       if (idle && stopping_) break;

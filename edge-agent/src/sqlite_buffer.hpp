@@ -7,6 +7,7 @@
 // messages may be accepted but not yet committed: with 0, append() returns after its own commit.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -96,6 +97,8 @@ class SqliteBuffer final : public Buffer {
   std::uint64_t requested_ack_ = 0, applied_ack_ = 0;
   std::uint64_t committed_seq_ = 0;  // highest committed seq
   bool stopping_ = false, writer_done_ = false;
+  bool gathering_ = false;  // the writer waits out commit_delay
+  std::size_t gather_full_ = std::min(opts_.commit_window, opts_.max_commit_batch);
 
   std::atomic<std::uint64_t> next_seq_{1};
   std::atomic<std::uint64_t> stored_records_{0}, stored_bytes_{0};
