@@ -32,7 +32,7 @@ wait_http "$AM" /healthz 30; sleep 1
 perf record -q -e cpu-clock -F 499 -g -p "$AG" -o "$OUT/ingest.perf" 2>"$OUT/perf-ingest.err" & PF=$!
 "$BIN/sensor-sim" --uri "tcp://127.0.0.1:$MQ" --devices 10 --connections 5 --count $((N / 10)) --size 200 --quiet
 wait_metric "$AM" edgesync_agent_records_committed_total "$N" 300
-kill -INT $PF; wait $PF || true; kill $AG; wait $AG || true
+kill -INT $PF 2>/dev/null || true; wait $PF || true; kill $AG; wait $AG || true
 report agent-ingest "$OUT/ingest.perf"
 
 # 2. backlog drain: agent -> hub -> Kafka.
@@ -46,6 +46,6 @@ agent_yaml "$RUN/drain.db"
 "$BIN/edge-agent" run --config "$RUN/a.yaml" > "$RUN/a.log" 2>&1 & AG=$!
 perf record -q -e cpu-clock -F 499 -g -p "$AG" -o "$OUT/agent-drain.perf" 2>/dev/null & PA=$!
 wait_metric "$AM" edgesync_agent_records_acked_total "$DRAIN" 600
-kill -INT $PH $PA; wait $PH $PA || true
+kill -INT $PH $PA 2>/dev/null || true; wait $PH $PA || true
 report hub-drain "$OUT/hub-drain.perf"
 report agent-drain "$OUT/agent-drain.perf"
