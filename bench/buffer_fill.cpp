@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
       std::cerr << "bench-buffer-fill: append refused at record " << i << "\n";
       return 1;
     }
-    if ((i + 1) % 200000 == 0) std::cerr << "bench-buffer-fill: " << (i + 1) << "/" << count << "\n";
+    if ((i + 1) % 200000 == 0)
+      std::cerr << "bench-buffer-fill: " << (i + 1) << "/" << count << "\n";
   }
   buf.stop();
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

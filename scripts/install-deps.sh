@@ -2,7 +2,7 @@
 # Installs the Debian packages edgesync needs to build, test and run the demo.
 # Idempotent: skips apt when every package is already installed.
 set -euo pipefail
-PKGS=(cmake g++ make pkg-config git ca-certificates openssl
+PKGS=(cmake g++ make pkg-config git ca-certificates openssl clang-format
   libpaho-mqttpp-dev libpaho-mqtt-dev libsqlite3-dev sqlite3
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librdkafka-dev libyaml-cpp-dev libspdlog-dev doctest-dev

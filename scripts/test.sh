@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this):
-#   install -> build (-Werror) -> unit -> integration (real Mosquitto + real Kafka) -> chaos
+#   install -> build (-Werror) -> format (clang-format) -> unit -> integration (real Mosquitto + real Kafka) -> chaos
 #   (short run) -> deploy checks (Helm, manifests, .deb) -> the Dockerfiles' build steps ->
 #   arm64 cross-build + unit tests under qemu.
 # Each stage prints one closing line "== stage NAME: PASS|FAIL in Ns"; the last line sums up.
@@ -38,6 +38,7 @@ ctest_label() {
 stage install bash -c "'$ROOT/scripts/install-deps.sh' && '$ROOT/scripts/kafka.sh' fetch" || exit 1
 stage build env BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/build.sh" || {
   printf '%s\n' "${RESULTS[@]}"; echo "test.sh: build failed"; exit 1; }
+stage format "$ROOT/scripts/check-format.sh"
 stage unit ctest_label unit 2
 stage integration ctest_label integration
 [[ -x "$ROOT/scripts/chaos.sh" ]] && stage chaos "$ROOT/scripts/chaos.sh" --short

@@ -50,7 +50,8 @@ void AckTracker::on_delivery(std::uint64_t seq, bool ok, std::string_view error)
     if (!ok) {
       if (!failed_) {
         failed_ = true;
-        failure_ = "Kafka delivery of seq " + std::to_string(seq) + " failed: " + std::string(error);
+        failure_ =
+            "Kafka delivery of seq " + std::to_string(seq) + " failed: " + std::string(error);
         wake = true;
       }
     } else {
@@ -92,9 +93,8 @@ bool AckTracker::failed(std::string* why) const {
 std::pair<std::uint64_t, std::uint64_t> AckTracker::wait_progress(
     std::uint64_t seen, std::uint64_t seen_batch, std::chrono::milliseconds timeout) {
   std::unique_lock lk(mu_);
-  cv_.wait_for(lk, timeout, [&] {
-    return durable_ > seen || acked_batch_ > seen_batch || failed_ || closed_;
-  });
+  cv_.wait_for(lk, timeout,
+               [&] { return durable_ > seen || acked_batch_ > seen_batch || failed_ || closed_; });
   return {durable_, acked_batch_};
 }
 
@@ -103,9 +103,9 @@ bool AckTracker::wait_room(std::size_t limit, std::chrono::milliseconds timeout)
   // entries_ holds only records above the watermark: a cheap upper bound of pending().
   if (entries_.size() < limit) return true;
   ++room_waiters_;
-  const bool room =
-      cv_.wait_for(lk, timeout, [&] { return entries_.size() < limit || failed_ || closed_; }) &&
-      entries_.size() < limit;
+  const bool room = cv_.wait_for(lk, timeout, [&] {
+    return entries_.size() < limit || failed_ || closed_;
+  }) && entries_.size() < limit;
   --room_waiters_;
   return room;
 }

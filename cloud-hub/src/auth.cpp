@@ -10,8 +10,10 @@ namespace edgesync::hub {
 namespace {
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -46,13 +48,14 @@ TokenTable TokenTable::parse(std::string_view text) {
     const auto nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    if (const auto hash = line.find('#'); hash != std::string_view::npos)
+      line = line.substr(0, hash);
     line = trim(line);
     if (line.empty()) continue;
     const auto sp = line.find_first_of(" \t");
     const std::string_view id = line.substr(0, sp);
-    const std::string_view token = sp == std::string_view::npos ? std::string_view()
-                                                                : trim(line.substr(sp));
+    const std::string_view token =
+        sp == std::string_view::npos ? std::string_view() : trim(line.substr(sp));
     if (id.empty() || token.empty() || token.find_first_of(" \t") != std::string_view::npos) {
       throw std::invalid_argument("line " + std::to_string(line_no) +
                                   ": expected `agent-id token`");
@@ -125,8 +128,8 @@ grpc::Status Authenticator::check(const grpc::ServerContext& ctx, const std::str
   const auto identities = auth ? certificate_identities(*auth) : std::vector<std::string>{};
   if (!identities.empty() && !certificate_proves(identities, agent_id)) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "hello claims agent '" + agent_id + "' but the client certificate is for '" +
-                            identities.front() + "'");
+                        "hello claims agent '" + agent_id +
+                            "' but the client certificate is for '" + identities.front() + "'");
   }
   if (tokens_path_.empty()) return grpc::Status::OK;
   const std::string_view token = bearer_token(ctx);
@@ -142,9 +145,9 @@ grpc::Status Authenticator::check(const grpc::ServerContext& ctx, const std::str
   }
   if (owner.empty()) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "unknown token");
   if (owner != agent_id) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "hello claims agent '" + agent_id + "' but the token belongs to '" + owner +
-                            "'");
+    return grpc::Status(
+        grpc::StatusCode::PERMISSION_DENIED,
+        "hello claims agent '" + agent_id + "' but the token belongs to '" + owner + "'");
   }
   return grpc::Status::OK;
 }

@@ -10,8 +10,8 @@
 namespace edgesync::hub {
 
 struct Route {
-  std::string filter;  // MQTT topic filter
-  std::string topic;   // Kafka topic
+  std::string filter;       // MQTT topic filter
+  std::string topic;        // Kafka topic
   std::string compression;  // "" = producer default
 };
 
@@ -21,9 +21,9 @@ struct HubConfig {
   std::chrono::milliseconds shutdown_grace{20000};
   std::size_t max_batch_records = 5000;
   std::size_t max_batch_bytes = 4 << 20;
-  std::size_t max_inflight_records = 20000;  // per stream, not yet confirmed by Kafka
+  std::size_t max_inflight_records = 20000;         // per stream, not yet confirmed by Kafka
   std::size_t max_inflight_records_total = 100000;  // hub-wide (the sink's in_flight())
-  std::chrono::milliseconds slow_down{1000};  // blocked this long -> SlowDown(retry_after_ms)
+  std::chrono::milliseconds slow_down{1000};        // blocked this long -> SlowDown(retry_after_ms)
   struct Tls {
     bool enabled = false;
     std::string ca_file, cert_file, key_file;

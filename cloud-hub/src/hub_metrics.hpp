@@ -22,7 +22,10 @@ class HubMetrics {
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
-  void stream_opened() { streams_open_.Increment(); streams_opened_.Increment(); }
+  void stream_opened() {
+    streams_open_.Increment();
+    streams_opened_.Increment();
+  }
   void stream_closed() { streams_open_.Decrement(); }
   // `reason` is a short fixed word (bad_hello, unauthenticated, permission_denied, stale_epoch,
   // rate_limited, draining, ...), never client-controlled text.

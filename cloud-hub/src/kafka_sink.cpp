@@ -70,7 +70,8 @@ KafkaSink::KafkaSink(const HubConfig::Kafka& cfg, HubMetrics* metrics)
   set_or_throw(*conf, "enable.idempotence", "true", "kafka");
   set_or_throw(*conf, "acks", "all", "kafka");
   std::string err;
-  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err) != RdKafka::Conf::CONF_OK ||
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err) !=
+          RdKafka::Conf::CONF_OK ||
       conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), err) != RdKafka::Conf::CONF_OK) {
     throw std::runtime_error("kafka: cannot set callbacks: " + err);
   }
@@ -83,13 +84,15 @@ KafkaSink::KafkaSink(const HubConfig::Kafka& cfg, HubMetrics* metrics)
   }
   auto tc = topic_conf("");
   default_topic_.reset(RdKafka::Topic::create(producer_.get(), cfg_.default_topic, tc.get(), err));
-  if (!default_topic_) throw std::runtime_error("kafka: topic '" + cfg_.default_topic + "': " + err);
+  if (!default_topic_)
+    throw std::runtime_error("kafka: topic '" + cfg_.default_topic + "': " + err);
   poller_ = std::thread([this] {
     while (!stop_.load()) producer_->poll(100);
   });
   health_ = std::thread([this] { health_loop(); });
-  spdlog::info("kafka: producer for {} ready (idempotent, acks=all), default topic '{}', {} route(s)",
-               cfg_.bootstrap_servers, cfg_.default_topic, cfg_.routes.size());
+  spdlog::info(
+      "kafka: producer for {} ready (idempotent, acks=all), default topic '{}', {} route(s)",
+      cfg_.bootstrap_servers, cfg_.default_topic, cfg_.routes.size());
 }
 
 KafkaSink::~KafkaSink() {
@@ -101,8 +104,10 @@ KafkaSink::~KafkaSink() {
   if (health_.joinable()) health_.join();
   if (poller_.joinable()) poller_.join();
   if (in_flight_.load() > 0) {
-    spdlog::warn("kafka: {} records still unconfirmed at shutdown; they were not acked and the "
-                 "agents will resend them", in_flight_.load());
+    spdlog::warn(
+        "kafka: {} records still unconfirmed at shutdown; they were not acked and the "
+        "agents will resend them",
+        in_flight_.load());
     rd_kafka_purge(producer_->c_ptr(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     producer_->poll(0);  // fire the failed delivery reports so listeners are released
   }
@@ -139,7 +144,8 @@ ProduceStatus KafkaSink::produce(const SinkRecord& r, std::shared_ptr<DeliveryLi
       RD_KAFKA_V_TIMESTAMP(r.received_unix_ns / 1000000),
       RD_KAFKA_V_HEADER(kHeaderAgent, r.agent_id.data(), static_cast<ssize_t>(r.agent_id.size())),
       RD_KAFKA_V_HEADER(kHeaderSeq, seq_buf, static_cast<ssize_t>(seq_end - seq_buf)),
-      RD_KAFKA_V_HEADER(kHeaderTopic, r.mqtt_topic.data(), static_cast<ssize_t>(r.mqtt_topic.size())),
+      RD_KAFKA_V_HEADER(kHeaderTopic, r.mqtt_topic.data(),
+                        static_cast<ssize_t>(r.mqtt_topic.size())),
       RD_KAFKA_V_HEADER(kHeaderReceived, ns_buf, static_cast<ssize_t>(ns_end - ns_buf)),
       RD_KAFKA_V_OPAQUE(pending.get()), RD_KAFKA_V_END);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -159,20 +165,24 @@ void KafkaSink::dr_cb(RdKafka::Message& m) {
   const bool ok = m.err() == RdKafka::ERR_NO_ERROR;
   const std::string err = ok ? std::string() : m.errstr();
   if (metrics_) {
-    metrics_->delivered(std::chrono::steady_clock::now() - p->produced_at, ok,
-                        ok ? std::string() : rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(m.err())));
+    metrics_->delivered(
+        std::chrono::steady_clock::now() - p->produced_at, ok,
+        ok ? std::string() : rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(m.err())));
   }
-  if (!ok) spdlog::warn("kafka: delivery of seq {} to '{}' failed: {}", p->seq, m.topic_name(), err);
+  if (!ok)
+    spdlog::warn("kafka: delivery of seq {} to '{}' failed: {}", p->seq, m.topic_name(), err);
   p->listener->on_delivery(p->seq, ok, err);
 }
 
 void KafkaSink::event_cb(RdKafka::Event& e) {
   switch (e.type()) {
     case RdKafka::Event::EVENT_ERROR:
-      if (metrics_) metrics_->kafka_error(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(e.err())));
+      if (metrics_)
+        metrics_->kafka_error(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(e.err())));
       if (e.fatal()) {
         fatal_ = true;
-        spdlog::critical("kafka: fatal producer error: {} ({})", e.str(), RdKafka::err2str(e.err()));
+        spdlog::critical("kafka: fatal producer error: {} ({})", e.str(),
+                         RdKafka::err2str(e.err()));
       } else {
         spdlog::warn("kafka: {} ({})", e.str(), RdKafka::err2str(e.err()));
       }
@@ -192,15 +202,17 @@ void KafkaSink::health_loop() {
   while (!stop_.load()) {
     lk.unlock();
     RdKafka::Metadata* md = nullptr;
-    const auto err = producer_->metadata(false, nullptr, &md,
-                                         static_cast<int>(cfg_.health_check.count()));
+    const auto err =
+        producer_->metadata(false, nullptr, &md, static_cast<int>(cfg_.health_check.count()));
     std::unique_ptr<RdKafka::Metadata> owned(md);
     const bool ok = err == RdKafka::ERR_NO_ERROR && owned && !owned->brokers()->empty();
     if (metrics_) metrics_->set_in_flight(in_flight_.load());
     lk.lock();
     if (ok != health_ok_) {
-      if (ok) spdlog::info("kafka: metadata reachable again ({} broker(s))", owned->brokers()->size());
-      else spdlog::warn("kafka: metadata request failed: {}", RdKafka::err2str(err));
+      if (ok)
+        spdlog::info("kafka: metadata reachable again ({} broker(s))", owned->brokers()->size());
+      else
+        spdlog::warn("kafka: metadata request failed: {}", RdKafka::err2str(err));
     }
     health_ok_ = ok;
     health_reason_ = ok ? std::string() : "Kafka metadata request failed: " + RdKafka::err2str(err);

@@ -25,7 +25,8 @@ std::shared_ptr<grpc::ServerCredentials> server_credentials(const HubConfig& cfg
       : cfg.tls.ca_file.empty()   ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
                                   : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
   if (!cfg.tls.ca_file.empty()) o.pem_root_certs = read_text_file(cfg.tls.ca_file);
-  o.pem_key_cert_pairs.push_back({read_text_file(cfg.tls.key_file), read_text_file(cfg.tls.cert_file)});
+  o.pem_key_cert_pairs.push_back(
+      {read_text_file(cfg.tls.key_file), read_text_file(cfg.tls.cert_file)});
   return grpc::SslServerCredentials(o);
 }
 
@@ -40,18 +41,18 @@ int run_hub(const std::string& config_path) {
   SyncService service(cfg, sink, &metrics);
   std::unique_ptr<StatusServer> status;
   if (!cfg.metrics_listen.empty()) {
-    status = std::make_unique<StatusServer>(
-        cfg.metrics_listen, metrics.registry(), [&](std::string* why) {
-          bool ok = true;
-          if (service.draining()) {
-            *why = "draining (shutting down)";
-            ok = false;
-          } else {
-            ok = sink.healthy(why);
-          }
-          metrics.set_ready(ok);
-          return ok;
-        });
+    status = std::make_unique<StatusServer>(cfg.metrics_listen, metrics.registry(),
+                                            [&](std::string* why) {
+                                              bool ok = true;
+                                              if (service.draining()) {
+                                                *why = "draining (shutting down)";
+                                                ok = false;
+                                              } else {
+                                                ok = sink.healthy(why);
+                                              }
+                                              metrics.set_ready(ok);
+                                              return ok;
+                                            });
     spdlog::info("cloud-hub: /healthz /readyz /metrics on {} (port {})", cfg.metrics_listen,
                  status->port());
   }

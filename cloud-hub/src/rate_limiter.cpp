@@ -11,7 +11,8 @@ TokenBucket::TokenBucket(double rate_per_s, double burst, Clock::time_point now)
 std::chrono::milliseconds TokenBucket::take(double n, Clock::time_point now) {
   if (rate_ <= 0) return std::chrono::milliseconds(0);
   if (now > last_) {
-    tokens_ = std::min(burst_, tokens_ + rate_ * std::chrono::duration<double>(now - last_).count());
+    tokens_ =
+        std::min(burst_, tokens_ + rate_ * std::chrono::duration<double>(now - last_).count());
     last_ = now;
   }
   const double need = std::min(n, burst_);
@@ -20,7 +21,8 @@ std::chrono::milliseconds TokenBucket::take(double n, Clock::time_point now) {
     return std::chrono::milliseconds(0);
   }
   const double wait_s = (need - tokens_) / rate_;
-  return std::chrono::milliseconds(std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(wait_s * 1000))));
+  return std::chrono::milliseconds(
+      std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(wait_s * 1000))));
 }
 
 std::chrono::milliseconds AgentRateLimiter::admit(const std::string& agent, std::size_t records,

@@ -34,10 +34,14 @@ struct Backpressure {
 
 const char* blocked_reason(int why) {
   switch (static_cast<Blocked>(why)) {
-    case Blocked::kStreamInflight: return "Kafka has not confirmed hub.max_inflight_records of this stream";
-    case Blocked::kHubInflight: return "Kafka has not confirmed hub.max_inflight_records_total records";
-    case Blocked::kProducerQueue: return "Kafka producer queue full";
-    default: return "backpressure";
+    case Blocked::kStreamInflight:
+      return "Kafka has not confirmed hub.max_inflight_records of this stream";
+    case Blocked::kHubInflight:
+      return "Kafka has not confirmed hub.max_inflight_records_total records";
+    case Blocked::kProducerQueue:
+      return "Kafka producer queue full";
+    default:
+      return "backpressure";
   }
 }
 
@@ -60,7 +64,8 @@ struct AckWriter {
     std::int64_t last_slow_down = 0;
     const std::int64_t slow_ns = std::chrono::nanoseconds(slow_down).count();
     for (;;) {
-      auto [through, batch] = tracker.wait_progress(sent, sent_batch, std::chrono::milliseconds(100));
+      auto [through, batch] =
+          tracker.wait_progress(sent, sent_batch, std::chrono::milliseconds(100));
       if (through > sent || batch > sent_batch) {
         v1::HubMessage m;
         m.mutable_ack()->set_acked_through(through);
@@ -142,7 +147,8 @@ grpc::Status SyncService::Stream(grpc::ServerContext* ctx, AgentStream* stream) 
   }
   const v1::Hello hello = in.hello();
   if (auto st = authenticate(ctx, hello); !st.ok()) {
-    const char* reason = st.error_code() == grpc::StatusCode::PERMISSION_DENIED ? "permission_denied"
+    const char* reason = st.error_code() == grpc::StatusCode::PERMISSION_DENIED
+                             ? "permission_denied"
                          : st.error_code() == grpc::StatusCode::UNAUTHENTICATED ? "unauthenticated"
                                                                                 : "bad_hello";
     return reject(st.error_code(), reason, st.error_message(), ctx);
@@ -152,18 +158,21 @@ grpc::Status SyncService::Stream(grpc::ServerContext* ctx, AgentStream* stream) 
   if (registry_->claim(agent, hello.epoch(), ctx, &durable) == AgentRegistry::Claim::kStaleEpoch) {
     return reject(grpc::StatusCode::FAILED_PRECONDITION, "stale_epoch",
                   "agent '" + agent + "' epoch " + std::to_string(hello.epoch()) +
-                      " is older than a session already seen (zombie stream)", ctx);
+                      " is older than a session already seen (zombie stream)",
+                  ctx);
   }
   counters_.streams_opened.fetch_add(1);
   metrics_.stream_opened();
-  spdlog::info("hub: agent '{}' connected from {} (epoch {}, first unacked {}, next seq {}, "
-               "known durable through {})", agent, ctx->peer(), hello.epoch(),
-               hello.first_unacked_seq(), hello.next_seq(), durable);
+  spdlog::info(
+      "hub: agent '{}' connected from {} (epoch {}, first unacked {}, next seq {}, "
+      "known durable through {})",
+      agent, ctx->peer(), hello.epoch(), hello.first_unacked_seq(), hello.next_seq(), durable);
 
   v1::HubMessage welcome;
   welcome.mutable_welcome()->set_hub_id(cfg_.hub_id);
   welcome.mutable_welcome()->set_durable_through(durable);
-  welcome.mutable_welcome()->set_max_batch_records(static_cast<std::uint32_t>(cfg_.max_batch_records));
+  welcome.mutable_welcome()->set_max_batch_records(
+      static_cast<std::uint32_t>(cfg_.max_batch_records));
   welcome.mutable_welcome()->set_max_batch_bytes(static_cast<std::uint32_t>(cfg_.max_batch_bytes));
   if (!stream->Write(welcome)) {
     registry_->release(agent, ctx);
@@ -172,10 +181,11 @@ grpc::Status SyncService::Stream(grpc::ServerContext* ctx, AgentStream* stream) 
   }
 
   auto tracker = std::make_shared<AckTracker>(
-      durable, [reg = registry_, agent](std::uint64_t through) { reg->update_durable(agent, through); });
+      durable,
+      [reg = registry_, agent](std::uint64_t through) { reg->update_durable(agent, through); });
   Backpressure bp;
-  std::thread acker(AckWriter{stream, *tracker, counters_, metrics_, draining_, ctx, bp,
-                              cfg_.slow_down, sink_});
+  std::thread acker(
+      AckWriter{stream, *tracker, counters_, metrics_, draining_, ctx, bp, cfg_.slow_down, sink_});
 
   grpc::Status result = grpc::Status::OK;
   std::uint64_t last_seq = durable;
@@ -205,7 +215,8 @@ grpc::Status SyncService::Stream(grpc::ServerContext* ctx, AgentStream* stream) 
     if (static_cast<std::size_t>(batch.records_size()) > cfg_.max_batch_records) {
       result = reject(grpc::StatusCode::INVALID_ARGUMENT, "batch_too_large",
                       "batch of " + std::to_string(batch.records_size()) +
-                          " records exceeds hub.max_batch_records", ctx);
+                          " records exceeds hub.max_batch_records",
+                      ctx);
       break;
     }
     if (const auto wait = limiter_.admit(agent, static_cast<std::size_t>(batch.records_size()),
@@ -217,7 +228,8 @@ grpc::Status SyncService::Stream(grpc::ServerContext* ctx, AgentStream* stream) 
       ctx->AddTrailingMetadata("retry-after-ms", std::to_string(wait.count()));
       result = reject(grpc::StatusCode::RESOURCE_EXHAUSTED, "rate_limited",
                       "agent '" + agent + "' is over its rate limit; retry after " +
-                          std::to_string(wait.count()) + " ms", ctx);
+                          std::to_string(wait.count()) + " ms",
+                      ctx);
       break;
     }
     std::uint64_t produced = 0, duplicates = 0;
@@ -232,8 +244,8 @@ grpc::Status SyncService::Stream(grpc::ServerContext* ctx, AgentStream* stream) 
         break;
       }
       tracker->add(r.seq());
-      const SinkRecord rec{agent, r.seq(), r.device_id(), r.mqtt_topic(), r.payload(),
-                           r.received_unix_ns()};
+      const SinkRecord rec{agent,          r.seq(),     r.device_id(),
+                           r.mqtt_topic(), r.payload(), r.received_unix_ns()};
       std::string err;
       ProduceStatus ps;
       while ((ps = sink_.produce(rec, tracker, &err)) == ProduceStatus::kQueueFull) {

@@ -8,10 +8,10 @@
 
 #include "agent_registry.hpp"
 #include "auth.hpp"
-#include "rate_limiter.hpp"
 #include "edgesync/v1/sync.grpc.pb.h"
 #include "hub_config.hpp"
 #include "hub_metrics.hpp"
+#include "rate_limiter.hpp"
 #include "sink.hpp"
 
 namespace edgesync::hub {

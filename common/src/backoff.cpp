@@ -6,7 +6,8 @@ namespace edgesync {
 
 Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds cap,
                  std::uint64_t seed)
-    : initial_(std::max(initial, std::chrono::milliseconds(1))), cap_(std::max(cap, initial_)),
+    : initial_(std::max(initial, std::chrono::milliseconds(1))),
+      cap_(std::max(cap, initial_)),
       rng_(seed) {}
 
 std::chrono::milliseconds Backoff::ceiling() const {

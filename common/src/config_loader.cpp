@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -49,7 +49,8 @@ std::string closest_key(const Schema& s, std::string_view full) {
   auto parent = full.substr(0, full.rfind('.') == std::string_view::npos ? 0 : full.rfind('.'));
   std::string keys;
   for (const auto& k : s.keys) {
-    auto kparent = k.path.substr(0, k.path.rfind('.') == std::string_view::npos ? 0 : k.path.rfind('.'));
+    auto kparent =
+        k.path.substr(0, k.path.rfind('.') == std::string_view::npos ? 0 : k.path.rfind('.'));
     if (kparent == parent && k.path.find("[]", parent.size() + 1) == std::string_view::npos) {
       auto name = k.path.substr(parent.empty() ? 0 : parent.size() + 1);
       if (name.find('.') != std::string_view::npos) name = name.substr(0, name.find('.'));
@@ -164,9 +165,12 @@ void store_leaf(const Ctx& c, const KeyDef& def, const YAML::Node& n, std::strin
     }
     case Type::kBool: {
       const std::string s = lower(scalar_of(c, n, full));
-      if (s == "true" || s == "yes" || s == "on") e.scalar = "true";
-      else if (s == "false" || s == "no" || s == "off") e.scalar = "false";
-      else fail(c, n, full, "expected true or false, got '" + s + "'");
+      if (s == "true" || s == "yes" || s == "on")
+        e.scalar = "true";
+      else if (s == "false" || s == "no" || s == "off")
+        e.scalar = "false";
+      else
+        fail(c, n, full, "expected true or false, got '" + s + "'");
       return;
     }
     case Type::kEnum: {

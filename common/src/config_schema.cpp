@@ -6,13 +6,20 @@ namespace edgesync::config {
 
 std::string_view type_name(Type t) {
   switch (t) {
-    case Type::kString: return "string";
-    case Type::kInt: return "integer";
-    case Type::kBool: return "bool";
-    case Type::kEnum: return "enum";
-    case Type::kStringList: return "list of strings";
-    case Type::kStringMap: return "map string→string";
-    case Type::kObjectList: return "list of objects";
+    case Type::kString:
+      return "string";
+    case Type::kInt:
+      return "integer";
+    case Type::kBool:
+      return "bool";
+    case Type::kEnum:
+      return "enum";
+    case Type::kStringList:
+      return "list of strings";
+    case Type::kStringMap:
+      return "map string→string";
+    case Type::kObjectList:
+      return "list of objects";
   }
   return "?";
 }
@@ -37,9 +44,12 @@ namespace {
 std::string escape_cell(std::string_view s) {
   std::string out;
   for (char c : s) {
-    if (c == '|') out += "\\|";
-    else if (c == '\n') out += ' ';
-    else out += c;
+    if (c == '|')
+      out += "\\|";
+    else if (c == '\n')
+      out += ' ';
+    else
+      out += c;
   }
   return out;
 }
@@ -67,7 +77,7 @@ std::string Schema::reference_markdown() const {
     } else if (k.type == Type::kInt) {
       allowed = std::to_string(k.min) + " … " + (k.max == INT64_MAX ? "" : std::to_string(k.max));
     }
-    std::string def = k.required ? "**required**"
+    std::string def = k.required                ? "**required**"
                       : k.default_value.empty() ? "(none)"
                                                 : "`" + std::string(k.default_value) + "`";
     o << "| `" << k.path << "` | " << type_name(k.type) << " | " << escape_cell(def) << " | "

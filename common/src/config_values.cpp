@@ -13,9 +13,13 @@ const Values::Entry& Values::at(std::string_view path) const {
   return it->second;
 }
 
-bool Values::has(std::string_view path) const { return entries.find(path) != entries.end(); }
+bool Values::has(std::string_view path) const {
+  return entries.find(path) != entries.end();
+}
 
-std::string Values::str(std::string_view path) const { return at(path).scalar; }
+std::string Values::str(std::string_view path) const {
+  return at(path).scalar;
+}
 
 std::int64_t Values::integer(std::string_view path) const {
   const auto& s = at(path).scalar;
@@ -24,15 +28,21 @@ std::int64_t Values::integer(std::string_view path) const {
   return v;
 }
 
-bool Values::boolean(std::string_view path) const { return at(path).scalar == "true"; }
+bool Values::boolean(std::string_view path) const {
+  return at(path).scalar == "true";
+}
 
-std::vector<std::string> Values::list(std::string_view path) const { return at(path).list; }
+std::vector<std::string> Values::list(std::string_view path) const {
+  return at(path).list;
+}
 
 std::map<std::string, std::string> Values::map(std::string_view path) const {
   return at(path).map;
 }
 
-std::vector<Values> Values::objects(std::string_view path) const { return at(path).objects; }
+std::vector<Values> Values::objects(std::string_view path) const {
+  return at(path).objects;
+}
 
 std::string Values::where(std::string_view path) const {
   auto it = entries.find(path);

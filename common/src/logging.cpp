@@ -16,13 +16,27 @@ void escape_into(std::string_view s, Out&& put) {
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': put("\\\"", 2); break;
-      case '\\': put("\\\\", 2); break;
-      case '\n': put("\\n", 2); break;
-      case '\r': put("\\r", 2); break;
-      case '\t': put("\\t", 2); break;
-      case '\b': put("\\b", 2); break;
-      case '\f': put("\\f", 2); break;
+      case '"':
+        put("\\\"", 2);
+        break;
+      case '\\':
+        put("\\\\", 2);
+        break;
+      case '\n':
+        put("\\n", 2);
+        break;
+      case '\r':
+        put("\\r", 2);
+        break;
+      case '\t':
+        put("\\t", 2);
+        break;
+      case '\b':
+        put("\\b", 2);
+        break;
+      case '\f':
+        put("\\f", 2);
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           const char u[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};

@@ -21,7 +21,8 @@ bool topic_matches(std::string_view filter, std::string_view topic) {
   bool fdone = false, tdone = false;
   std::string_view f, t;
   // Topics starting with '$' are not matched by wildcards at the first level (MQTT 4.7.2).
-  if (!topic.empty() && topic[0] == '$' && !filter.empty() && (filter[0] == '+' || filter[0] == '#')) {
+  if (!topic.empty() && topic[0] == '$' && !filter.empty() &&
+      (filter[0] == '+' || filter[0] == '#')) {
     return false;
   }
   while (next_level(filter, f, fdone)) {

@@ -32,8 +32,10 @@ class StatusServer::Handlers {
     ReadyFn fn;
     bool handleGet(CivetServer*, mg_connection* c) override {
       std::string why;
-      if (fn(&why)) reply(c, 200, "text/plain", "ready\n");
-      else reply(c, 503, "text/plain", "not ready: " + why + "\n");
+      if (fn(&why))
+        reply(c, 200, "text/plain", "ready\n");
+      else
+        reply(c, 503, "text/plain", "not ready: " + why + "\n");
       return true;
     }
   } ready;
@@ -48,12 +50,12 @@ class StatusServer::Handlers {
   } metrics;
 };
 
-StatusServer::StatusServer(const std::string& listen, std::shared_ptr<prometheus::Registry> registry,
-                           ReadyFn ready)
+StatusServer::StatusServer(const std::string& listen,
+                           std::shared_ptr<prometheus::Registry> registry, ReadyFn ready)
     : handlers_(std::make_unique<Handlers>()) {
   handlers_->ready.fn = std::move(ready);
   handlers_->metrics.registry = std::move(registry);
-  std::vector<std::string> options{"listening_ports", listen, "num_threads", "2",
+  std::vector<std::string> options{"listening_ports",    listen, "num_threads", "2",
                                    "request_timeout_ms", "5000"};
   try {
     server_ = std::make_unique<CivetServer>(options);

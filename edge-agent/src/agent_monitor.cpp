@@ -38,7 +38,8 @@ struct AgentMonitor::Metrics {
       return &prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
     };
     received = counter("edgesync_agent_mqtt_messages_received_total", "MQTT messages received");
-    committed = counter("edgesync_agent_records_committed_total", "Records committed to the buffer");
+    committed =
+        counter("edgesync_agent_records_committed_total", "Records committed to the buffer");
     sent = counter("edgesync_agent_records_sent_total", "Records sent to the hub (incl. resends)");
     acked = counter("edgesync_agent_records_acked_total", "Records acked by the hub and deleted");
     mqtt_reconnects = counter("edgesync_agent_mqtt_connects_total", "MQTT (re)connections");
@@ -62,7 +63,8 @@ struct AgentMonitor::Metrics {
     full = gauge("edgesync_agent_buffer_full", "1 when the buffer is at buffer.max_bytes");
     mqtt_up = gauge("edgesync_agent_mqtt_connected", "1 when connected to the MQTT broker");
     hub_up = gauge("edgesync_agent_hub_connected", "1 when a hub stream is established");
-    acked_seq = gauge("edgesync_agent_acked_through_seq", "Highest sequence number acked by the hub");
+    acked_seq =
+        gauge("edgesync_agent_acked_through_seq", "Highest sequence number acked by the hub");
   }
   Mirror received, committed, sent, acked, mqtt_reconnects, hub_sessions, hub_failures,
       commit_errors, commits, quarantined, dropped[4];
@@ -73,7 +75,8 @@ struct AgentMonitor::Metrics {
 };
 
 AgentMonitor::AgentMonitor(Sources src, const std::string& listen)
-    : src_(std::move(src)), registry_(std::make_shared<prometheus::Registry>()),
+    : src_(std::move(src)),
+      registry_(std::make_shared<prometheus::Registry>()),
       m_(std::make_unique<Metrics>(*registry_)) {
   if (!listen.empty()) {
     server_ = std::make_unique<StatusServer>(listen, registry_, [this](std::string* why) {
@@ -95,7 +98,9 @@ AgentMonitor::AgentMonitor(Sources src, const std::string& listen)
   });
 }
 
-AgentMonitor::~AgentMonitor() { stop(); }
+AgentMonitor::~AgentMonitor() {
+  stop();
+}
 
 void AgentMonitor::stop() {
   {
@@ -107,7 +112,9 @@ void AgentMonitor::stop() {
   server_.reset();
 }
 
-int AgentMonitor::port() const { return server_ ? server_->port() : 0; }
+int AgentMonitor::port() const {
+  return server_ ? server_->port() : 0;
+}
 
 void AgentMonitor::tick() {
   const BufferStats b = src_.buffer.stats();
@@ -128,7 +135,8 @@ void AgentMonitor::tick() {
   m.records->Set(static_cast<double>(b.records));
   m.bytes->Set(static_cast<double>(b.stored_bytes));
   const std::int64_t now = now_ns();
-  m.oldest->Set(b.oldest_received_unix_ns ? static_cast<double>(now - b.oldest_received_unix_ns) / 1e9 : 0);
+  m.oldest->Set(
+      b.oldest_received_unix_ns ? static_cast<double>(now - b.oldest_received_unix_ns) / 1e9 : 0);
   m.full->Set(b.full ? 1 : 0);
   const bool mqtt_ok = in.connected.load(), hub_ok = up.connected.load();
   m.mqtt_up->Set(mqtt_ok ? 1 : 0);
@@ -142,9 +150,12 @@ void AgentMonitor::tick() {
   // The snapshot for `edge-agent buffer status`: every 2 s, one small row update each.
   if (m.ticks++ % 2 == 0) {
     std::string err;
-    if (!mqtt_ok) err = "MQTT broker " + src_.mqtt_uri + " not connected";
-    else if (!hub_ok && up.failures.load() > 0) err = "hub " + src_.hub + " not connected";
-    else if (b.commit_errors > 0) err = std::to_string(b.commit_errors) + " SQLite commit errors (see log)";
+    if (!mqtt_ok)
+      err = "MQTT broker " + src_.mqtt_uri + " not connected";
+    else if (!hub_ok && up.failures.load() > 0)
+      err = "hub " + src_.hub + " not connected";
+    else if (b.commit_errors > 0)
+      err = std::to_string(b.commit_errors) + " SQLite commit errors (see log)";
     src_.buffer.publish_state({{"hub_state", hub_ok ? "connected" : "disconnected"},
                                {"mqtt_state", mqtt_ok ? "connected" : "disconnected"},
                                {"last_sync_unix_ns", std::to_string(m.last_sync_ns)},

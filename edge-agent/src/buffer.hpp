@@ -22,27 +22,31 @@ enum class AppendStatus {
 enum class DropReason { kOldest, kExpired, kOversize, kDiskFull };
 inline constexpr const char* drop_reason_name(DropReason r) {
   switch (r) {
-    case DropReason::kOldest: return "oldest";
-    case DropReason::kExpired: return "expired";
-    case DropReason::kOversize: return "oversize";
-    case DropReason::kDiskFull: return "disk_full";
+    case DropReason::kOldest:
+      return "oldest";
+    case DropReason::kExpired:
+      return "expired";
+    case DropReason::kOversize:
+      return "oversize";
+    case DropReason::kDiskFull:
+      return "disk_full";
   }
   return "?";
 }
 
 struct BufferStats {
-  std::uint64_t records = 0;        // stored now
-  std::uint64_t stored_bytes = 0;   // accounted size of stored records (see buffer.max_bytes)
-  std::uint64_t first_seq = 0;      // lowest seq still stored, 0 when empty
-  std::uint64_t next_seq = 1;       // next seq to be assigned
+  std::uint64_t records = 0;       // stored now
+  std::uint64_t stored_bytes = 0;  // accounted size of stored records (see buffer.max_bytes)
+  std::uint64_t first_seq = 0;     // lowest seq still stored, 0 when empty
+  std::uint64_t next_seq = 1;      // next seq to be assigned
   std::int64_t oldest_received_unix_ns = 0;  // 0 when empty
-  std::uint64_t committed_total = 0;  // records committed by this process
-  std::uint64_t acked_total = 0;      // records deleted after an ack by this process
+  std::uint64_t committed_total = 0;         // records committed by this process
+  std::uint64_t acked_total = 0;             // records deleted after an ack by this process
   std::uint64_t commit_errors = 0;
-  std::uint64_t commits = 0;          // SQLite transactions committed by this process
-  std::uint64_t dropped[4] = {};      // persisted totals by DropReason
+  std::uint64_t commits = 0;      // SQLite transactions committed by this process
+  std::uint64_t dropped[4] = {};  // persisted totals by DropReason
   std::uint64_t quarantined_files = 0;
-  bool full = false;                  // at buffer.max_bytes
+  bool full = false;  // at buffer.max_bytes
 };
 
 class Buffer {

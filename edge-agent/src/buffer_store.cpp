@@ -4,8 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -69,7 +69,8 @@ void quarantine(const std::string& path, const std::string& reason, StoreOpenRes
   }
   spdlog::critical(
       "buffer: database {} is unusable ({}); moved it to {} and starting with an EMPTY buffer. "
-      "Records still in the old file were not sent; recover them with sqlite3 '.recover' if needed.",
+      "Records still in the old file were not sent; recover them with sqlite3 '.recover' if "
+      "needed.",
       path, reason, target);
   r->quarantined_to = target;
   r->quarantine_reason = reason;

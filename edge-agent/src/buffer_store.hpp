@@ -11,8 +11,8 @@
 namespace edgesync::agent {
 
 struct StoreOpenResult {
-  bool fresh = false;             // the database had no sequence state (new, deleted, quarantined)
-  std::string quarantined_to;     // non-empty when a bad file was moved aside
+  bool fresh = false;          // the database had no sequence state (new, deleted, quarantined)
+  std::string quarantined_to;  // non-empty when a bad file was moved aside
   std::string quarantine_reason;
 };
 

@@ -51,8 +51,9 @@ int run_agent(const std::string& config_path) {
   monitor.stop();
   buffer.stop();  // commits whatever is still queued
   const auto st = buffer.stats();
-  spdlog::info("edge-agent: stopped; {} records committed, {} acked by the hub this run, next seq {}",
-               st.committed_total, st.acked_total, st.next_seq);
+  spdlog::info(
+      "edge-agent: stopped; {} records committed, {} acked by the hub this run, next seq {}",
+      st.committed_total, st.acked_total, st.next_seq);
   return 0;
 }
 

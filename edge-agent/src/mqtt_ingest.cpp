@@ -38,7 +38,8 @@ mqtt::connect_options make_connect_options(const AgentConfig::Mqtt& c) {
 }  // namespace
 
 MqttIngest::MqttIngest(const AgentConfig::Mqtt& cfg, Buffer& buffer)
-    : cfg_(cfg), buffer_(buffer),
+    : cfg_(cfg),
+      buffer_(buffer),
       client_(std::make_unique<mqtt::async_client>(cfg.uri, cfg.client_id)) {
   client_->set_connected_handler([this](const std::string&) { on_connected(); });
   client_->set_connection_lost_handler([this](const std::string& cause) {
@@ -53,7 +54,9 @@ MqttIngest::MqttIngest(const AgentConfig::Mqtt& cfg, Buffer& buffer)
   });
 }
 
-MqttIngest::~MqttIngest() { stop(); }
+MqttIngest::~MqttIngest() {
+  stop();
+}
 
 void MqttIngest::start() {
   connect_thread_ = std::thread([this] {

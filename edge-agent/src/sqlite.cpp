@@ -44,12 +44,14 @@ void Stmt::check(int rc) const {
 
 std::string Stmt::text(int col) const {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_.get(), col));
-  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st_.get(), col))) : std::string();
+  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st_.get(), col)))
+           : std::string();
 }
 
 std::string Stmt::blob(int col) const {
   const auto* p = static_cast<const char*>(sqlite3_column_blob(st_.get(), col));
-  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st_.get(), col))) : std::string();
+  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st_.get(), col)))
+           : std::string();
 }
 
 }  // namespace edgesync::agent::sqlite

@@ -29,7 +29,9 @@ std::int64_t now_ns() {
       .count();
 }
 
-bool is_full_error(int rc) { return (rc & 0xff) == SQLITE_FULL; }
+bool is_full_error(int rc) {
+  return (rc & 0xff) == SQLITE_FULL;
+}
 
 }  // namespace
 
@@ -91,15 +93,17 @@ SqliteBuffer::SqliteBuffer(SqliteBufferOptions opts)
   quarantined_ = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'quarantined_files'");
   refresh_accounting();
   writer_ = std::thread([this] { writer_loop(); });
-  spdlog::info("buffer: opened {} ({} records stored, next seq {}, synchronous={}, commit window "
-               "{}, max {} bytes, max age {} s, when full: {})",
-               opts_.path, stored_records_.load(), next_seq_.load(),
-               opts_.synchronous_full ? "FULL" : "NORMAL", opts_.commit_window, opts_.max_bytes,
-               opts_.max_age.count(),
-               opts_.full_policy == FullPolicy::kBlock ? "block" : "drop-oldest");
+  spdlog::info(
+      "buffer: opened {} ({} records stored, next seq {}, synchronous={}, commit window "
+      "{}, max {} bytes, max age {} s, when full: {})",
+      opts_.path, stored_records_.load(), next_seq_.load(),
+      opts_.synchronous_full ? "FULL" : "NORMAL", opts_.commit_window, opts_.max_bytes,
+      opts_.max_age.count(), opts_.full_policy == FullPolicy::kBlock ? "block" : "drop-oldest");
 }
 
-SqliteBuffer::~SqliteBuffer() { stop(); }
+SqliteBuffer::~SqliteBuffer() {
+  stop();
+}
 
 void SqliteBuffer::stop() {
   {
@@ -241,7 +245,8 @@ bool SqliteBuffer::enforce_bounds(Work& w, std::uint64_t* freed) {
       int rc;
       while ((rc = oldest_.step()) == SQLITE_ROW) {
         cursor = static_cast<std::uint64_t>(oldest_.int64(0));
-        if (!keep_going(oldest_.int64(1), static_cast<std::uint64_t>(oldest_.int64(2)))) return last;
+        if (!keep_going(oldest_.int64(1), static_cast<std::uint64_t>(oldest_.int64(2))))
+          return last;
         last = cursor;
         more = true;
       }
@@ -260,7 +265,8 @@ bool SqliteBuffer::enforce_bounds(Work& w, std::uint64_t* freed) {
   if (w.emergency_drop_records > 0 && w.added_bytes == 0) {
     // Disk full under drop-oldest: make room before inserting (called before the inserts).
     std::uint64_t n = 0;
-    if (auto last = scan_prefix([&](std::int64_t, std::uint64_t) { return n++ < w.emergency_drop_records; })) {
+    if (auto last = scan_prefix(
+            [&](std::int64_t, std::uint64_t) { return n++ < w.emergency_drop_records; })) {
       drop_prefix(last, DropReason::kDiskFull, w);
       if (w.rc != SQLITE_DONE && w.rc != SQLITE_OK) return false;
     }
@@ -292,14 +298,15 @@ bool SqliteBuffer::commit(Work& w) {
     const bool full = is_full_error(w.rc);
     const auto errors = commit_errors_.load() + 1;
     if ((errors & (errors - 1)) == 0)  // 1st, 2nd, 4th, 8th, ... failure: no log flood
-    spdlog::error("buffer: {} failed on {}: {} (rc={}){}; {} messages stay queued and are retried "
-                  "(failure #{}, logged at powers of two)",
-                  what, opts_.path, wdb_.errmsg(), w.rc,
-                  full ? " - DISK FULL: " + std::string(opts_.full_policy == FullPolicy::kBlock
-                                                          ? "holding back MQTT until space frees"
-                                                          : "dropping the oldest records")
-                       : std::string(),
-                  w.batch.size(), errors);
+      spdlog::error(
+          "buffer: {} failed on {}: {} (rc={}){}; {} messages stay queued and are retried "
+          "(failure #{}, logged at powers of two)",
+          what, opts_.path, wdb_.errmsg(), w.rc,
+          full ? " - DISK FULL: " + std::string(opts_.full_policy == FullPolicy::kBlock
+                                                    ? "holding back MQTT until space frees"
+                                                    : "dropping the oldest records")
+               : std::string(),
+          w.batch.size(), errors);
     wdb_.try_exec("ROLLBACK");
     commit_errors_.fetch_add(1);
     if (full) disk_full_ = true;
@@ -312,7 +319,8 @@ bool SqliteBuffer::commit(Work& w) {
   }
   if ((w.rc = wdb_.try_exec("BEGIN IMMEDIATE")) != SQLITE_OK) return fail("BEGIN");
   std::uint64_t no_freed = 0;
-  if (w.emergency_drop_records > 0 && !enforce_bounds(w, &no_freed)) return fail("DELETE (disk full)");
+  if (w.emergency_drop_records > 0 && !enforce_bounds(w, &no_freed))
+    return fail("DELETE (disk full)");
   w.emergency_drop_records = 0;
   for (const auto& m : w.batch) {
     sqlite::StmtScope scope(insert_);
@@ -375,8 +383,8 @@ bool SqliteBuffer::commit(Work& w) {
   for (int r = 0; r < kReasons; ++r) {
     dropped_[r] += w.external_drops[r] + w.dropped[r];
     if (w.dropped[r] > 0) {
-      spdlog::warn("buffer: dropped {} records ({}) to stay within bounds",
-                   w.dropped[r], drop_reason_name(static_cast<DropReason>(r)));
+      spdlog::warn("buffer: dropped {} records ({}) to stay within bounds", w.dropped[r],
+                   drop_reason_name(static_cast<DropReason>(r)));
     }
   }
   if (w.emergency_drop_records > 0 || w.batch.size() > 0) disk_full_ = false;
@@ -438,7 +446,8 @@ std::vector<StoredRecord> SqliteBuffer::read_after(std::uint64_t after, std::siz
     out.push_back(std::move(r));
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-    spdlog::warn("buffer: read failed on {}: {} (rc={}); will retry", opts_.path, rdb_.errmsg(), rc);
+    spdlog::warn("buffer: read failed on {}: {} (rc={}); will retry", opts_.path, rdb_.errmsg(),
+                 rc);
   }
   return out;
 }
@@ -473,7 +482,8 @@ std::uint64_t SqliteBuffer::next_epoch() {
                           .count();
   sqlite::Stmt st(wdb_, "UPDATE meta SET value = max(value + 1, ?1) WHERE key = 'epoch'");
   st.bind(1, static_cast<std::int64_t>(now_ms));
-  if (st.step() != SQLITE_DONE) throw sqlite::Error(0, "cannot persist session epoch: " + wdb_.errmsg());
+  if (st.step() != SQLITE_DONE)
+    throw sqlite::Error(0, "cannot persist session epoch: " + wdb_.errmsg());
   return scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'epoch'");
 }
 

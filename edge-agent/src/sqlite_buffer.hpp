@@ -27,14 +27,14 @@ enum class FullPolicy { kDropOldest, kBlock };
 
 struct SqliteBufferOptions {
   std::string path;
-  bool synchronous_full = true;       // PRAGMA synchronous=FULL (fsync per commit) or NORMAL
-  std::size_t commit_window = 256;    // max messages accepted but not yet committed
+  bool synchronous_full = true;     // PRAGMA synchronous=FULL (fsync per commit) or NORMAL
+  std::size_t commit_window = 256;  // max messages accepted but not yet committed
   std::size_t max_commit_batch = 2000;
-  std::uint64_t max_bytes = 0;        // 0 = unbounded; accounted record bytes, see record_cost()
-  std::chrono::seconds max_age{0};    // 0 = keep forever
+  std::uint64_t max_bytes = 0;      // 0 = unbounded; accounted record bytes, see record_cost()
+  std::chrono::seconds max_age{0};  // 0 = keep forever
   FullPolicy full_policy = FullPolicy::kDropOldest;
-  bool quick_check = true;            // integrity check + quarantine at start-up
-  std::uint64_t max_page_count = 0;   // tests: emulate a full disk (SQLITE_FULL)
+  bool quick_check = true;                        // integrity check + quarantine at start-up
+  std::uint64_t max_page_count = 0;               // tests: emulate a full disk (SQLITE_FULL)
   std::chrono::seconds maintenance_interval{30};  // accounting refresh, vacuum, WAL truncate
   std::chrono::seconds expiry_interval{5};
   std::chrono::milliseconds commit_delay{0};  // gather time before a commit (window > 0)
@@ -103,8 +103,7 @@ class SqliteBuffer final : public Buffer {
   std::atomic<std::uint64_t> next_seq_{1};
   std::atomic<std::uint64_t> stored_records_{0}, stored_bytes_{0};
   std::atomic<std::int64_t> oldest_ns_{0};
-  std::atomic<std::uint64_t> committed_total_{0}, acked_total_{0}, commit_errors_{0},
-      commits_{0};
+  std::atomic<std::uint64_t> committed_total_{0}, acked_total_{0}, commit_errors_{0}, commits_{0};
   std::atomic<std::uint64_t> dropped_[4] = {};
   std::atomic<std::uint64_t> quarantined_{0};
   std::atomic<bool> disk_full_{false};

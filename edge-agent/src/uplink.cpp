@@ -126,7 +126,8 @@ class Uplink::Session {
       sent_through_ = durable;
     }
     if (m.welcome().max_batch_records() > 0) {
-      max_records_ = std::min<std::size_t>(u_.cfg_.batch_max_records, m.welcome().max_batch_records());
+      max_records_ =
+          std::min<std::size_t>(u_.cfg_.batch_max_records, m.welcome().max_batch_records());
     }
     if (m.welcome().max_batch_bytes() > 0) {
       max_bytes_ = std::min<std::size_t>(u_.cfg_.batch_max_bytes, m.welcome().max_batch_bytes());
@@ -154,8 +155,8 @@ class Uplink::Session {
         std::lock_guard lk(mu_);
         pause_until_ = std::chrono::steady_clock::now() +
                        std::chrono::milliseconds(m.slow_down().retry_after_ms());
-        spdlog::info("uplink: hub asks to slow down for {} ms ({})",
-                     m.slow_down().retry_after_ms(), m.slow_down().reason());
+        spdlog::info("uplink: hub asks to slow down for {} ms ({})", m.slow_down().retry_after_ms(),
+                     m.slow_down().reason());
       }
     }
     std::lock_guard lk(mu_);
@@ -169,9 +170,8 @@ class Uplink::Session {
     for (;;) {
       {
         std::unique_lock lk(mu_);
-        cv_.wait_for(lk, std::chrono::milliseconds(200), [&] {
-          return broken_ || inflight_.size() < window;
-        });
+        cv_.wait_for(lk, std::chrono::milliseconds(200),
+                     [&] { return broken_ || inflight_.size() < window; });
         if (broken_) return;
         if (inflight_.size() >= window) continue;
         const auto now = std::chrono::steady_clock::now();
@@ -231,9 +231,13 @@ Uplink::Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer)
   (void)make_credentials(cfg_);
 }
 
-Uplink::~Uplink() { stop(std::chrono::milliseconds(0)); }
+Uplink::~Uplink() {
+  stop(std::chrono::milliseconds(0));
+}
 
-void Uplink::start() { thread_ = std::thread([this] { run(); }); }
+void Uplink::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void Uplink::stop(std::chrono::milliseconds grace) {
   const auto deadline = std::chrono::steady_clock::now() + grace;

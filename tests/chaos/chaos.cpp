@@ -37,7 +37,9 @@ struct Env {
   bool long_run = false;
 };
 
-std::string scripts() { return std::string(EDGESYNC_SOURCE_DIR) + "/scripts/kafka.sh"; }
+std::string scripts() {
+  return std::string(EDGESYNC_SOURCE_DIR) + "/scripts/kafka.sh";
+}
 
 double metric(int port, const std::string& name) {
   const auto text = http_get(port, "/metrics").second;
@@ -46,15 +48,20 @@ double metric(int port, const std::string& name) {
 }
 
 // Waits until the agent's acked sequence number moves past `from` (progress resumed).
-double recovery_seconds(int mport, Clock::time_point since, double from, std::chrono::seconds limit) {
+double recovery_seconds(int mport, Clock::time_point since, double from,
+                        std::chrono::seconds limit) {
   wait_until([&] { return metric(mport, "edgesync_agent_acked_through_seq") > from; }, limit);
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
 struct Stack {
   Stack(const Env& env, const std::string& name, std::uint64_t max_bytes = 0, bool hub_up = true)
-      : dir(env.root / name), mq(dir / "mqtt", 0, true), topic(unique_topic("chaos-" + name)),
-        hub(dir / "hub", {kafka_bootstrap(), topic, ""}), link(hub.port()), mport(free_port()),
+      : dir(env.root / name),
+        mq(dir / "mqtt", 0, true),
+        topic(unique_topic("chaos-" + name)),
+        hub(dir / "hub", {kafka_bootstrap(), topic, ""}),
+        link(hub.port()),
+        mport(free_port()),
         agent(dir / "agent", [&] {
           AgentOptions o{"chaos-" + name + "-" + std::to_string(::getpid()), mq.uri(),
                          "127.0.0.1:" + std::to_string(link.port()), "", 256};
@@ -67,8 +74,9 @@ struct Stack {
         }()) {
     if (max_bytes) {
       auto cfg = read_file(agent.config());
-      cfg.replace(cfg.find("buffer:\n"), 8,
-                  "buffer:\n  max_bytes: " + std::to_string(max_bytes) + "\n  full_policy: drop-oldest\n");
+      cfg.replace(
+          cfg.find("buffer:\n"), 8,
+          "buffer:\n  max_bytes: " + std::to_string(max_bytes) + "\n  full_policy: drop-oldest\n");
       write_file(agent.config(), cfg);
     }
     if (hub_up) hub.start();
@@ -86,10 +94,11 @@ struct Stack {
 
 std::unique_ptr<Process> load(Stack& s, int seconds, int rate) {
   const int devices = 10;
-  return start_sim(s.mq.uri(), {"--devices", std::to_string(devices), "--count",
-                                std::to_string(seconds * rate / devices), "--rate",
-                                std::to_string(rate), "--size", "150"},
-                   s.dir / "sim.log");
+  return start_sim(
+      s.mq.uri(),
+      {"--devices", std::to_string(devices), "--count", std::to_string(seconds * rate / devices),
+       "--rate", std::to_string(rate), "--size", "150"},
+      s.dir / "sim.log");
 }
 
 // Drains, reads Kafka back and fills the counting columns of `r`.
@@ -99,10 +108,12 @@ void account(Stack& s, Row& r, std::uint64_t kills_of_agent) {
   std::this_thread::sleep_for(1s);
   auto st = s.agent.status();
   r.committed = st.next_seq - 1;
-  auto [rc, out] = run_capture({bin("edge-agent"), "buffer", "status", "--db", s.agent.db().string(), "--json"});
+  auto [rc, out] =
+      run_capture({bin("edge-agent"), "buffer", "status", "--db", s.agent.db().string(), "--json"});
   if (rc == 0) {
     auto j = nlohmann::json::parse(out.substr(out.find('{')));
-    if (j.contains("dropped") && j["dropped"].contains("total")) r.dropped = j["dropped"]["total"].get<std::uint64_t>();
+    if (j.contains("dropped") && j["dropped"].contains("total"))
+      r.dropped = j["dropped"]["total"].get<std::uint64_t>();
   }
   auto recs = read_topic(s.topic, r.committed - r.dropped, 180s, 3s);
   std::set<std::uint64_t> seqs;
@@ -155,7 +166,8 @@ Row hub_kill(const Env& env) {
     s.hub.kill9();
     std::this_thread::sleep_for(500ms);
     s.hub.start();
-    r.max_recovery_s = std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
+    r.max_recovery_s =
+        std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
   }
   sim->wait(300s);
   account(s, r, 0);
@@ -174,7 +186,8 @@ Row kafka_stop(const Env& env) {
     std::this_thread::sleep_for(outage);
     const double before = metric(s.mport, "edgesync_agent_acked_through_seq");
     run_capture({scripts(), "start", env.kafka_dir}, 120s);
-    r.max_recovery_s = std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 120s));
+    r.max_recovery_s =
+        std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 120s));
   }
   sim->wait(300s);
   account(s, r, 0);
@@ -193,7 +206,8 @@ Row link_cut(const Env& env) {
     if (i % 2 == 1) s.link.cut();
     const double before = metric(s.mport, "edgesync_agent_acked_through_seq");  // stalled value
     s.link.resume();
-    r.max_recovery_s = std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
+    r.max_recovery_s =
+        std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
   }
   sim->wait(300s);
   account(s, r, 0);
@@ -211,7 +225,8 @@ Row mosquitto_restart(const Env& env) {
     s.mq.restart();  // graceful: the broker keeps sessions and queued messages
     const auto t = Clock::now();
     wait_until([&] { return metric(s.mport, "edgesync_agent_mqtt_connects_total") > before; }, 60s);
-    r.max_recovery_s = std::max(r.max_recovery_s, std::chrono::duration<double>(Clock::now() - t).count());
+    r.max_recovery_s =
+        std::max(r.max_recovery_s, std::chrono::duration<double>(Clock::now() - t).count());
   }
   sim->wait(300s);
   account(s, r, 0);
@@ -254,8 +269,11 @@ int main(int argc, char** argv) {
   ::setenv("EDGESYNC_KAFKA_BOOTSTRAP_FILE", (env.root / "kafka" / "bootstrap").c_str(), 1);
 
   const std::vector<std::pair<std::string, Scenario>> all = {
-      {"agent kill -9", agent_kill}, {"hub kill -9", hub_kill}, {"Kafka stopped", kafka_stop},
-      {"link frozen/cut", link_cut}, {"Mosquitto restarted", mosquitto_restart},
+      {"agent kill -9", agent_kill},
+      {"hub kill -9", hub_kill},
+      {"Kafka stopped", kafka_stop},
+      {"link frozen/cut", link_cut},
+      {"Mosquitto restarted", mosquitto_restart},
       {"buffer full (drop-oldest)", buffer_fills}};
   std::vector<Row> rows;
   for (const auto& [name, fn] : all) {
@@ -274,19 +292,24 @@ int main(int argc, char** argv) {
   }
   run_capture({scripts(), "stop", env.kafka_dir});
 
-  std::printf("\n| scenario | published | committed | in Kafka | gaps | MQTT-hop loss (bound) | duplicated | dropped by policy | max recovery s | result |\n");
+  std::printf(
+      "\n| scenario | published | committed | in Kafka | gaps | MQTT-hop loss (bound) | duplicated "
+      "| dropped by policy | max recovery s | result |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   int passed = 0, failed = 0;
   for (const auto& r : rows) {
     std::printf("| %s | %llu | %llu | %llu | %llu | %llu (%llu) | %llu | %llu | %.1f | %s%s |\n",
                 r.name.c_str(), (unsigned long long)r.published, (unsigned long long)r.committed,
-                (unsigned long long)r.in_kafka, (unsigned long long)(r.gaps - std::min(r.gaps, r.dropped)),
+                (unsigned long long)r.in_kafka,
+                (unsigned long long)(r.gaps - std::min(r.gaps, r.dropped)),
                 (unsigned long long)r.mqtt_loss, (unsigned long long)r.bound,
                 (unsigned long long)r.duplicates, (unsigned long long)r.dropped, r.max_recovery_s,
                 r.ok ? "PASS" : "FAIL", r.note.empty() ? "" : (" " + r.note).c_str());
     (r.ok ? passed : failed)++;
   }
-  std::printf("\n(gaps = committed sequence numbers missing in Kafka beyond the records dropped by "
-              "policy; must be 0)\nchaos: %d passed, %d failed\n", passed, failed);
+  std::printf(
+      "\n(gaps = committed sequence numbers missing in Kafka beyond the records dropped by "
+      "policy; must be 0)\nchaos: %d passed, %d failed\n",
+      passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -24,8 +24,8 @@ TEST_CASE("token table parses ids and tokens and ignores comments") {
   CHECK(t.owner_of("tok2") == "gw-2");
   CHECK(t.owner_of("tok") == "");
   CHECK(t.owner_of("") == "");
-  CHECK_THROWS_WITH_AS(hub::TokenTable::parse("gw-1 tok1\ngw-2\n"), "line 2: expected `agent-id token`",
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(hub::TokenTable::parse("gw-1 tok1\ngw-2\n"),
+                       "line 2: expected `agent-id token`", std::invalid_argument);
   CHECK_THROWS_AS(hub::TokenTable::parse("gw-1 a b\n"), std::invalid_argument);
 }
 
@@ -59,7 +59,7 @@ TEST_CASE("agent rate limiter keeps records and bytes buckets per agent") {
   hub::AgentRateLimiter l({100, 1000, 1});
   const auto t0 = hub::TokenBucket::Clock::now();
   CHECK(l.admit("a", 100, 500, t0).count() == 0);
-  CHECK(l.admit("a", 10, 10, t0).count() > 0);   // records exhausted
+  CHECK(l.admit("a", 10, 10, t0).count() > 0);     // records exhausted
   CHECK(l.admit("b", 100, 500, t0).count() == 0);  // another agent has its own bucket
   CHECK(l.admit("b", 1, 600, t0).count() > 0);     // bytes exhausted
   CHECK(l.admit("b", 1, 600, t0 + 200ms).count() == 0);
@@ -121,7 +121,8 @@ TEST_CASE("rate limited agent gets RESOURCE_EXHAUSTED with a retry hint and reco
     for (std::uint64_t batch = 1; batch <= 2; ++batch) {
       v1::AgentMessage bm;
       bm.mutable_batch()->set_batch_id(batch);
-      for (std::uint64_t i = 1; i <= 400; ++i) bm.mutable_batch()->add_records()->set_seq((batch - 1) * 400 + i);
+      for (std::uint64_t i = 1; i <= 400; ++i)
+        bm.mutable_batch()->add_records()->set_seq((batch - 1) * 400 + i);
       s->Write(bm);
     }
     while (s->Read(&r)) {
@@ -157,13 +158,14 @@ TEST_CASE("rate limited agent gets RESOURCE_EXHAUSTED with a retry hint and reco
   const auto t0 = std::chrono::steady_clock::now();
   agent::Uplink up(u, "agent-rate", buf);
   up.start();
-  CHECK(test::wait_until([&] { return buf.first_unacked_seq() == 0 && buf.next_seq() == 2001; }, 60s));
+  CHECK(test::wait_until([&] { return buf.first_unacked_seq() == 0 && buf.next_seq() == 2001; },
+                         60s));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   up.stop(1s);
   CHECK(sink.distinct() >= 2000);
   CHECK(service.counters().rate_limited.load() >= 1);
-  MESSAGE("2000 records at a 400 records/s limit took " << secs << " s, "
-          << up.counters().sessions.load() << " sessions, "
+  MESSAGE("2000 records at a 400 records/s limit took "
+          << secs << " s, " << up.counters().sessions.load() << " sessions, "
           << service.counters().rate_limited.load() << " rate-limit rejections");
   service.begin_drain();
   server->Shutdown(std::chrono::system_clock::now() + 2s);

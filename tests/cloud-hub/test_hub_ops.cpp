@@ -65,7 +65,9 @@ TEST_CASE("json_escape keeps any message a valid JSON string") {
   CHECK(json_escape("\x1f") == "\\u001f");
 }
 
-TEST_CASE("with Kafka stalled the hub bounds in-flight records hub-wide and sends SlowDown and acks nothing") {
+TEST_CASE(
+    "with Kafka stalled the hub bounds in-flight records hub-wide and sends SlowDown and acks "
+    "nothing") {
   StalledSink sink;
   hub::HubMetrics metrics;
   hub::HubConfig cfg;

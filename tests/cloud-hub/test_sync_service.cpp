@@ -87,8 +87,11 @@ class FakeSink : public hub::Sink {
 class CheckingBuffer : public agent::Buffer {
  public:
   CheckingBuffer(agent::Buffer& inner, FakeSink& sink) : inner_(inner), sink_(sink) {}
-  agent::AppendStatus append(agent::IncomingMessage m) override { return inner_.append(std::move(m)); }
-  std::vector<agent::StoredRecord> read_after(std::uint64_t a, std::size_t n, std::size_t b) override {
+  agent::AppendStatus append(agent::IncomingMessage m) override {
+    return inner_.append(std::move(m));
+  }
+  std::vector<agent::StoredRecord> read_after(std::uint64_t a, std::size_t n,
+                                              std::size_t b) override {
     return inner_.read_after(a, n, b);
   }
   void ack_through(std::uint64_t through) override {
@@ -168,7 +171,8 @@ TEST_CASE("every record reaches the sink and the buffer empties and acks never r
   fill(buf, 2000);
   agent::Uplink up(uplink_cfg(h.port), "agent-1", buf);
   up.start();
-  CHECK(test::wait_until([&] { return real.first_unacked_seq() == 0 && buf.max_ack_ == 2000; }, 30s));
+  CHECK(
+      test::wait_until([&] { return real.first_unacked_seq() == 0 && buf.max_ack_ == 2000; }, 30s));
   up.stop(1s);
   CHECK(h.sink.delivered().size() == 2000);
   CHECK(buf.violations_ == 0);
@@ -183,7 +187,8 @@ TEST_CASE("a failed delivery is never acked and the agent resends after the stre
   fill(buf, 2000);
   agent::Uplink up(uplink_cfg(h.port), "agent-2", buf);
   up.start();
-  CHECK(test::wait_until([&] { return real.first_unacked_seq() == 0 && buf.max_ack_ == 2000; }, 30s));
+  CHECK(
+      test::wait_until([&] { return real.first_unacked_seq() == 0 && buf.max_ack_ == 2000; }, 30s));
   up.stop(1s);
   auto d = h.sink.delivered();
   CHECK(d.size() == 2000);
@@ -212,7 +217,8 @@ TEST_CASE("a reconnect to the same hub skips what it already knows is durable") 
   fill(buf, 100);
   agent::Uplink up(uplink_cfg(h.port), "agent-3", buf);
   up.start();
-  CHECK(test::wait_until([&] { return real.first_unacked_seq() == 0 && buf.max_ack_ == 600; }, 30s));
+  CHECK(
+      test::wait_until([&] { return real.first_unacked_seq() == 0 && buf.max_ack_ == 600; }, 30s));
   up.stop(1s);
   CHECK(h.sink.produced_total() == 600);  // the 500 were not written twice
   CHECK(buf.violations_ == 0);

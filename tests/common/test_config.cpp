@@ -103,7 +103,8 @@ TEST_CASE("hub routes are an object list with their own keys") {
   CHECK(c.kafka.default_topic == "telemetry");
   try {
     load_string(edgesync::hub::hub_schema(),
-                "kafka:\n  bootstrap_servers: k\n  routes:\n    - filter: a\n      topik: b\n", "hub.yaml");
+                "kafka:\n  bootstrap_servers: k\n  routes:\n    - filter: a\n      topik: b\n",
+                "hub.yaml");
     FAIL("expected an error");
   } catch (const ConfigError& e) {
     CHECK(std::string(e.what()).find("hub.yaml:5:7") != std::string::npos);

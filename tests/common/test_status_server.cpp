@@ -9,7 +9,8 @@
 
 TEST_CASE("status server answers health, readiness and metrics") {
   auto registry = std::make_shared<prometheus::Registry>();
-  auto& fam = prometheus::BuildCounter().Name("edgesync_test_total").Help("test").Register(*registry);
+  auto& fam =
+      prometheus::BuildCounter().Name("edgesync_test_total").Help("test").Register(*registry);
   fam.Add({{"reason", "x"}}).Increment(3);
   std::atomic<bool> ready{false};
   edgesync::StatusServer s("127.0.0.1:0", registry, [&](std::string* why) {

@@ -29,7 +29,8 @@ TEST_CASE("append assigns consecutive sequence numbers and reads back byte-exact
   auto dir = edgesync::test::make_temp_dir("buf1");
   SqliteBuffer b(opts(dir, 0));
   std::string binary("\x00\xff\xfe\x01 not utf-8 \xc3\x28", 17);
-  for (int i = 0; i < 100; ++i) REQUIRE(b.append(msg(i, i == 50 ? binary : "")) == AppendStatus::kAccepted);
+  for (int i = 0; i < 100; ++i)
+    REQUIRE(b.append(msg(i, i == 50 ? binary : "")) == AppendStatus::kAccepted);
   auto recs = b.read_after(0, 1000, 1 << 20);
   REQUIRE(recs.size() == 100);
   for (std::size_t i = 0; i < recs.size(); ++i) {
@@ -53,7 +54,8 @@ TEST_CASE("read_after respects max records and max bytes and returns at least on
   CHECK(b.read_after(8, 100, 1 << 20).size() == 2);
 }
 
-TEST_CASE("ack deletes through the seq and sequence numbers survive restarts and are never reused") {
+TEST_CASE(
+    "ack deletes through the seq and sequence numbers survive restarts and are never reused") {
   auto dir = edgesync::test::make_temp_dir("buf3");
   {
     SqliteBuffer b(opts(dir, 0));

@@ -30,7 +30,9 @@ SqliteBufferOptions base(const std::filesystem::path& dir) {
   o.commit_window = 0;
   return o;
 }
-std::uint64_t drops(SqliteBuffer& b, DropReason r) { return b.stats().dropped[static_cast<int>(r)]; }
+std::uint64_t drops(SqliteBuffer& b, DropReason r) {
+  return b.stats().dropped[static_cast<int>(r)];
+}
 const std::uint64_t kCost = record_cost(100, 7, 3);  // one msg() record
 }  // namespace
 
@@ -91,7 +93,8 @@ TEST_CASE("records older than max_age are dropped and counted as expired") {
   o.expiry_interval = 1s;
   SqliteBuffer b(o);
   const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::system_clock::now().time_since_epoch()).count();
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
   for (int i = 0; i < 20; ++i) b.append(msg(i, 100, now - 3'600'000'000'000LL));  // 1 h old
   for (int i = 0; i < 5; ++i) b.append(msg(i, 100, now));
   CHECK(wait_until([&] { return drops(b, DropReason::kExpired) == 20; }, 10s));
@@ -147,7 +150,7 @@ TEST_CASE("disk full under drop-oldest drops the oldest and keeps accepting") {
   CHECK(s.next_seq == 5001);  // every message got committed at some point
   auto recs = b.read_after(0, 100000, 1 << 30);
   REQUIRE_FALSE(recs.empty());
-  CHECK(recs.back().seq == 5000);  // the newest survived
+  CHECK(recs.back().seq == 5000);                                // the newest survived
   CHECK(recs.size() + drops(b, DropReason::kDiskFull) == 5000);  // every loss is counted
 }
 

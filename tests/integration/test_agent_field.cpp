@@ -16,7 +16,8 @@ using namespace std::chrono_literals;
 namespace {
 
 // Publishes raw payloads at QoS 1 and waits for the broker's PUBACKs.
-void publish(const std::string& uri, const std::string& topic, const std::vector<std::string>& payloads) {
+void publish(const std::string& uri, const std::string& topic,
+             const std::vector<std::string>& payloads) {
   mqtt::async_client c(uri, "field-test-" + std::to_string(::getpid()));
   c.connect()->wait();
   for (const auto& p : payloads) c.publish(topic, p.data(), p.size(), 1, false)->wait();
@@ -30,7 +31,8 @@ double metric(const std::string& text, const std::string& name) {
 }
 
 nlohmann::json status_json(Agent& a) {
-  auto [rc, out] = run_capture({bin("edge-agent"), "buffer", "status", "--db", a.db().string(), "--json"});
+  auto [rc, out] =
+      run_capture({bin("edge-agent"), "buffer", "status", "--db", a.db().string(), "--json"});
   REQUIRE(rc == 0);
   return nlohmann::json::parse(out.substr(out.find('{')));
 }
@@ -59,8 +61,7 @@ TEST_CASE("oversized messages are dropped and counted and binary payloads are ke
   auto dir = make_temp_dir("payloads");
   Mosquitto mq(dir / "mqtt");
   const int mport = free_port();
-  Agent agent(dir / "agent", {agent_id("gw-pay"), mq.uri(), "127.0.0.1:1",
-                              "", 256, mport});
+  Agent agent(dir / "agent", {agent_id("gw-pay"), mq.uri(), "127.0.0.1:1", "", 256, mport});
   // mqtt.max_payload_bytes is appended to the generated config through a second file: rewrite it.
   auto cfg = read_file(agent.config());
   cfg.replace(cfg.find("mqtt:\n"), 6, "mqtt:\n  max_payload_bytes: 1000\n");
@@ -69,16 +70,20 @@ TEST_CASE("oversized messages are dropped and counted and binary payloads are ke
   REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
   std::string binary;
   for (int i = 0; i < 256; ++i) binary.push_back(static_cast<char>(i));
-  publish(mq.uri(), "sensors/dev-b/raw", {binary, std::string(5000, 'x'), std::string(1000, 'y'), ""});
+  publish(mq.uri(), "sensors/dev-b/raw",
+          {binary, std::string(5000, 'x'), std::string(1000, 'y'), ""});
   CHECK(wait_until([&] { return agent.status().records == 3; }, 30s));
-  CHECK(wait_until([&] { return status_json(agent).dump().find("\"dropped_oversize\":1") != std::string::npos ||
-                                 metric(http_get(mport, "/metrics").second,
-                                        "edgesync_agent_records_dropped_total{reason=\"oversize\"}") == 1; },
-                   10s));
+  CHECK(wait_until(
+      [&] {
+        return status_json(agent).dump().find("\"dropped_oversize\":1") != std::string::npos ||
+               metric(http_get(mport, "/metrics").second,
+                      "edgesync_agent_records_dropped_total{reason=\"oversize\"}") == 1;
+      },
+      10s));
   CHECK(agent.log_tail().find("topic 'sensors/dev-b/raw'") != std::string::npos);
   // The stored bytes, read back through the CLI export (base64 for non-UTF-8), are exact.
-  auto [rc, out] = run_capture({bin("edge-agent"), "buffer", "export", "--db", agent.db().string(),
-                                "--format", "jsonl"});
+  auto [rc, out] = run_capture(
+      {bin("edge-agent"), "buffer", "export", "--db", agent.db().string(), "--format", "jsonl"});
   REQUIRE(rc == 0);
   std::vector<nlohmann::json> rows;
   std::istringstream in(out);
@@ -102,10 +107,12 @@ TEST_CASE("metrics and health endpoints report a known workload") {
   CHECK(http_get(mport, "/healthz").first == 200);
   run_sim(mq.uri(), {"--devices", "5", "--count", "100", "--size", "150"});
   std::string m;
-  CHECK(wait_until([&] {
-    m = http_get(mport, "/metrics").second;
-    return metric(m, "edgesync_agent_records_committed_total") == 500;
-  }, 15s));
+  CHECK(wait_until(
+      [&] {
+        m = http_get(mport, "/metrics").second;
+        return metric(m, "edgesync_agent_records_committed_total") == 500;
+      },
+      15s));
   CHECK(metric(m, "edgesync_agent_mqtt_messages_received_total") == 500);
   CHECK(metric(m, "edgesync_agent_buffer_records") == 500);
   CHECK(metric(m, "edgesync_agent_buffer_bytes") >= 500 * 150);
@@ -113,7 +120,8 @@ TEST_CASE("metrics and health endpoints report a known workload") {
   CHECK(metric(m, "edgesync_agent_hub_connected") == 0);
   CHECK(metric(m, "edgesync_agent_records_acked_total") == 0);
   // The state snapshot for field techs says where things stand.
-  CHECK(wait_until([&] { return status_json(agent).dump().find("disconnected") != std::string::npos; }, 10s));
+  CHECK(wait_until(
+      [&] { return status_json(agent).dump().find("disconnected") != std::string::npos; }, 10s));
   // Broker gone: not ready (alive all the same).
   mq.stop();
   CHECK(wait_until([&] { return http_get(mport, "/readyz").first == 503; }, 30s));
@@ -126,37 +134,62 @@ TEST_CASE("the agent reaches a TLS broker with a client certificate and a passwo
   const auto client = pki.agent("gw-tls");
   const int port = free_port();
   write_file(dir / "passwd", "");
-  REQUIRE(run_capture({"mosquitto_passwd", "-b", (dir / "passwd").string(), "gateway", "s3cret!"}).first == 0);
+  REQUIRE(run_capture({"mosquitto_passwd", "-b", (dir / "passwd").string(), "gateway", "s3cret!"})
+              .first == 0);
   write_file(dir / "mosquitto.conf",
-             "listener " + std::to_string(port) + " 127.0.0.1\n"
-             "cafile " + pki.ca().string() + "\ncertfile " + pki.server().cert.string() +
-             "\nkeyfile " + pki.server().key.string() + "\nrequire_certificate true\n"
-             "allow_anonymous false\npassword_file " + (dir / "passwd").string() + "\n"
-             "user root\n");  // test keys are root-only files; do not drop privileges
+             "listener " + std::to_string(port) +
+                 " 127.0.0.1\n"
+                 "cafile " +
+                 pki.ca().string() + "\ncertfile " + pki.server().cert.string() + "\nkeyfile " +
+                 pki.server().key.string() +
+                 "\nrequire_certificate true\n"
+                 "allow_anonymous false\npassword_file " +
+                 (dir / "passwd").string() +
+                 "\n"
+                 "user root\n");  // test keys are root-only files; do not drop privileges
   Process broker({"mosquitto", "-c", (dir / "mosquitto.conf").string()}, dir / "mosquitto.log");
   REQUIRE_MESSAGE(wait_until([&] { return port_open(port); }, 10s), broker.log_tail());
 
   auto run_agent = [&](const std::string& name, const std::string& password) {
     write_file(dir / (name + ".pw"), password + "\n");
-    AgentOptions o{agent_id(name), "ssl://127.0.0.1:" + std::to_string(port), "127.0.0.1:1", "", 256};
+    AgentOptions o{agent_id(name), "ssl://127.0.0.1:" + std::to_string(port), "127.0.0.1:1", "",
+                   256};
     o.metrics_port = free_port();
     auto a = std::make_unique<Agent>(dir / name, o);
     auto cfg = read_file(a->config());
     cfg.replace(cfg.find("mqtt:\n"), 6,
                 "mqtt:\n  username: gateway\n  password_file: " + (dir / (name + ".pw")).string() +
                     "\n  tls:\n    enabled: true\n    ca_file: " + pki.ca().string() +
-                    "\n    cert_file: " + client.cert.string() + "\n    key_file: " +
-                    client.key.string() + "\n");
+                    "\n    cert_file: " + client.cert.string() +
+                    "\n    key_file: " + client.key.string() + "\n");
     write_file(a->config(), cfg);
     a->start();
     return std::make_pair(std::move(a), o.metrics_port);
   };
   auto [good, gport] = run_agent("gw-tls-ok", "s3cret!");
-  REQUIRE_MESSAGE(wait_until([&] { return http_get(gport, "/readyz").first == 200; }, 30s), good->log_tail());
-  auto [rc, out] = run_capture({"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(port),
-                                "--cafile", pki.ca().string(), "--cert", client.cert.string(),
-                                "--key", client.key.string(), "-u", "gateway", "-P", "s3cret!",
-                                "-q", "1", "-t", "sensors/dev-tls/x", "-m", "over TLS"});
+  REQUIRE_MESSAGE(wait_until([&] { return http_get(gport, "/readyz").first == 200; }, 30s),
+                  good->log_tail());
+  auto [rc, out] = run_capture({"mosquitto_pub",
+                                "-h",
+                                "127.0.0.1",
+                                "-p",
+                                std::to_string(port),
+                                "--cafile",
+                                pki.ca().string(),
+                                "--cert",
+                                client.cert.string(),
+                                "--key",
+                                client.key.string(),
+                                "-u",
+                                "gateway",
+                                "-P",
+                                "s3cret!",
+                                "-q",
+                                "1",
+                                "-t",
+                                "sensors/dev-tls/x",
+                                "-m",
+                                "over TLS"});
   REQUIRE_MESSAGE(rc == 0, out);
   CHECK(wait_until([&] { return good->status().records == 1; }, 15s));
   CHECK(good->log_tail().find("s3cret") == std::string::npos);  // the secret is never logged

@@ -90,7 +90,8 @@ TEST_CASE("10000 messages from 10 devices arrive in Kafka exactly as published")
   CHECK(hub.stop() == 0);
 }
 
-TEST_CASE("with the hub down the agent buffers 5000 messages and delivers them when the hub starts") {
+TEST_CASE(
+    "with the hub down the agent buffers 5000 messages and delivers them when the hub starts") {
   auto dir = make_temp_dir("disconnect");
   Mosquitto mq(dir / "mqtt");
   const auto topic = unique_topic("telemetry");
@@ -162,13 +163,13 @@ TEST_CASE("kill -9 of the agent while messages flow loses no committed record") 
   const std::uint64_t mqtt_redelivered = seqs.size() - payloads.size();
   const std::uint64_t mqtt_loss = published.acked - payloads.size();
   const std::uint64_t bound = static_cast<std::uint64_t>(kills) * (kWindow + 1);
-  MESSAGE("crash run: published=" << published.acked << " committed=" << committed
-          << " in_kafka=" << recs.size() << " gaps=" << gaps << " duplicates=" << duplicates
-          << " mqtt_redelivered=" << mqtt_redelivered << " mqtt_hop_loss=" << mqtt_loss
-          << " bound=" << bound << " kills=" << kills);
-  CHECK(gaps == 0);                      // every committed record reached Kafka
-  CHECK(seqs.size() == committed);       // and nothing beyond what was committed
-  CHECK(mqtt_loss <= bound);             // the MQTT hop lost no more than the documented window
+  MESSAGE("crash run: published=" << published.acked << " committed=" << committed << " in_kafka="
+                                  << recs.size() << " gaps=" << gaps << " duplicates=" << duplicates
+                                  << " mqtt_redelivered=" << mqtt_redelivered << " mqtt_hop_loss="
+                                  << mqtt_loss << " bound=" << bound << " kills=" << kills);
+  CHECK(gaps == 0);                 // every committed record reached Kafka
+  CHECK(seqs.size() == committed);  // and nothing beyond what was committed
+  CHECK(mqtt_loss <= bound);        // the MQTT hop lost no more than the documented window
   CHECK(kills >= 3);
 }
 
@@ -180,7 +181,8 @@ TEST_CASE("a dead link is noticed through keep-alive pings and the agent resumes
   hub.start();
   FaultProxy link(hub.port());
   const int mport = free_port();
-  AgentOptions o{agent_id("gw-dead"), mq.uri(), "127.0.0.1:" + std::to_string(link.port()), "", 256};
+  AgentOptions o{agent_id("gw-dead"), mq.uri(), "127.0.0.1:" + std::to_string(link.port()), "",
+                 256};
   o.metrics_port = mport;
   o.uplink_yaml = "  keepalive_ms: 1000\n  compression: gzip\n";
   Agent agent(dir / "agent", o);

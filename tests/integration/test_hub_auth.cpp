@@ -15,9 +15,9 @@ using namespace std::chrono_literals;
 namespace {
 
 std::string uplink_tls(const TestPki& pki, const CertPair& c, const std::filesystem::path& token) {
-  return "  tls:\n    enabled: true\n    server_name: localhost\n    ca_file: " + pki.ca().string() +
-         "\n    cert_file: " + c.cert.string() + "\n    key_file: " + c.key.string() +
-         "\n  token_file: " + token.string() + "\n";
+  return "  tls:\n    enabled: true\n    server_name: localhost\n    ca_file: " +
+         pki.ca().string() + "\n    cert_file: " + c.cert.string() +
+         "\n    key_file: " + c.key.string() + "\n  token_file: " + token.string() + "\n";
 }
 
 // The agent logs "stream to HUB ended: CODE (message)" after each failed session.
@@ -27,7 +27,9 @@ bool agent_saw(Agent& a, int code) {
 
 }  // namespace
 
-TEST_CASE("mTLS and tokens admit the valid agent and reject wrong CA and expired and spoofed and bad token") {
+TEST_CASE(
+    "mTLS and tokens admit the valid agent and reject wrong CA and expired and spoofed and bad "
+    "token") {
   auto dir = make_temp_dir("hub-auth");
   TestPki pki(dir / "pki");
   const std::string sfx = std::to_string(::getpid());
@@ -44,7 +46,8 @@ TEST_CASE("mTLS and tokens admit the valid agent and reject wrong CA and expired
   const auto srv = pki.server();
   y.hub_extra = "  tls:\n    enabled: true\n    ca_file: " + pki.ca().string() +
                 "\n    cert_file: " + srv.cert.string() + "\n    key_file: " + srv.key.string() +
-                "\n    require_client_cert: true\n  tokens_file: " + (dir / "tokens").string() + "\n";
+                "\n    require_client_cert: true\n  tokens_file: " + (dir / "tokens").string() +
+                "\n";
   HubProcess hub(dir / "hub", y);
   hub.start();
 
@@ -74,7 +77,8 @@ TEST_CASE("mTLS and tokens admit the valid agent and reject wrong CA and expired
     o.agent_id = c.id;
     o.mqtt_uri = mq.uri();
     o.hub = hub.address();
-    rejected.push_back(std::make_unique<Agent>(dir / ("agent-" + std::to_string(rejected.size())), o));
+    rejected.push_back(
+        std::make_unique<Agent>(dir / ("agent-" + std::to_string(rejected.size())), o));
     write_agent_config(*rejected.back(), o, uplink_tls(pki, c.cert, c.token));
     rejected.back()->start();
   }
@@ -83,7 +87,8 @@ TEST_CASE("mTLS and tokens admit the valid agent and reject wrong CA and expired
   vo.mqtt_uri = mq.uri();
   vo.hub = hub.address();
   Agent valid(dir / "valid", vo);
-  write_agent_config(valid, vo, uplink_tls(pki, pki.agent(valid_id), tok("t-valid", "tok-valid-s3cr3t")));
+  write_agent_config(valid, vo,
+                     uplink_tls(pki, pki.agent(valid_id), tok("t-valid", "tok-valid-s3cr3t")));
   valid.start();
   REQUIRE(wait_until([&] { return count_in(valid.log_tail(), "subscribed to") >= 1; }, 30s));
   for (auto& a : rejected) {
@@ -124,8 +129,9 @@ TEST_CASE("mTLS and tokens admit the valid agent and reject wrong CA and expired
   const auto rep2 = check_seqs(all, badtok_id, 1000);
   CHECK(rep2.distinct == 1000);
   MESSAGE("auth: valid agent delivered " << rep.distinct << " records, rotated agent "
-          << rep2.distinct << " after the token reload; rejected streams "
-          << hub.metric_sum("edgesync_hub_streams_rejected_total"));
+                                         << rep2.distinct
+                                         << " after the token reload; rejected streams "
+                                         << hub.metric_sum("edgesync_hub_streams_rejected_total"));
 
   for (auto& a : rejected) a->stop();
   CHECK(valid.stop() == 0);

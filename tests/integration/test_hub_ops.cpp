@@ -32,8 +32,9 @@ TEST_CASE("hub serves healthz readyz and Prometheus metrics and logs valid JSON 
   HubProcess hub(dir / "hub", y);
   hub.start();
   REQUIRE(wait_until([&] { return http_get(hub.metrics_port(), "/healthz").first == 200; }, 10s));
-  REQUIRE_MESSAGE(wait_until([&] { return http_get(hub.metrics_port(), "/readyz").first == 200; }, 30s),
-                  http_get(hub.metrics_port(), "/readyz").second);
+  REQUIRE_MESSAGE(
+      wait_until([&] { return http_get(hub.metrics_port(), "/readyz").first == 200; }, 30s),
+      http_get(hub.metrics_port(), "/readyz").second);
 
   const auto id = agent_id("gw-metrics");
   Agent agent(dir / "agent", {id, mq.uri(), hub.address(), "", 256});
@@ -106,8 +107,8 @@ TEST_CASE("Kafka broker stopped for 30 s mid-stream loses no committed record") 
   REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
 
   // 30,000 messages at 500/s: about 60 s, with the broker down from ~10 s to ~40 s.
-  auto sim = start_sim(mq.uri(), {"--devices", "10", "--count", "3000", "--rate", "500"},
-                       dir / "sim.log");
+  auto sim =
+      start_sim(mq.uri(), {"--devices", "10", "--count", "3000", "--rate", "500"}, dir / "sim.log");
   std::this_thread::sleep_for(10s);
   const double before_stop = hub.metric("edgesync_hub_records_out_total");
   const auto stopped_at = std::chrono::steady_clock::now();
@@ -115,7 +116,8 @@ TEST_CASE("Kafka broker stopped for 30 s mid-stream loses no committed record") 
   MESSAGE("broker stopped after " << before_stop << " records confirmed");
   CHECK(wait_until([&] { return http_get(hub.metrics_port(), "/readyz").first == 503; }, 20s));
   const double not_ready_after = seconds_since(stopped_at);
-  std::this_thread::sleep_for(std::chrono::duration<double>(std::max(0.0, 30.0 - seconds_since(stopped_at))));
+  std::this_thread::sleep_for(
+      std::chrono::duration<double>(std::max(0.0, 30.0 - seconds_since(stopped_at))));
   const double out_during = hub.metric("edgesync_hub_records_out_total") - before_stop;
   const double in_flight = hub.metric("edgesync_hub_kafka_in_flight");
   const double slow_downs = hub.metric("edgesync_hub_slow_downs_sent_total");
@@ -134,8 +136,9 @@ TEST_CASE("Kafka broker stopped for 30 s mid-stream loses no committed record") 
   const std::uint64_t committed = st.next_seq - 1;
   auto recs = read_topic_from(kafka.bootstrap(), topic, committed, 180s, 3s);
   const auto rep = check_seqs(recs, id, committed);
-  MESSAGE("kafka outage: committed=" << committed << " in_kafka=" << rep.records
-          << " gaps=" << rep.gaps << " duplicates=" << rep.duplicates
+  MESSAGE("kafka outage: committed="
+          << committed << " in_kafka=" << rep.records << " gaps=" << rep.gaps
+          << " duplicates=" << rep.duplicates
           << " | during the 30 s outage: confirmed=" << out_during << " hub_in_flight=" << in_flight
           << " (bound 300) agent_buffered=" << buffered << " slow_downs=" << slow_downs
           << " | readyz 503 after " << not_ready_after << " s, 200 again " << ready_after
@@ -152,7 +155,8 @@ TEST_CASE("Kafka broker stopped for 30 s mid-stream loses no committed record") 
   CHECK(hub.stop() == 0);
 }
 
-TEST_CASE("SIGTERM to the hub during load loses nothing and the hub exits within the grace period") {
+TEST_CASE(
+    "SIGTERM to the hub during load loses nothing and the hub exits within the grace period") {
   auto dir = make_temp_dir("hub-sigterm");
   Mosquitto mq(dir / "mqtt");
   const auto topic = unique_topic("telemetry");
@@ -185,9 +189,9 @@ TEST_CASE("SIGTERM to the hub during load loses nothing and the hub exits within
   auto recs = read_topic(topic, committed, 120s, 3s);
   const auto rep = check_seqs(recs, id, committed);
   const std::string log = read_file(hub.log());
-  MESSAGE("SIGTERM under load: records in before the signal=" << in_before << " exit after "
-          << exit_s << " s (grace 10 s) rc=" << rc << " committed=" << committed
-          << " in_kafka=" << rep.records << " gaps=" << rep.gaps
+  MESSAGE("SIGTERM under load: records in before the signal="
+          << in_before << " exit after " << exit_s << " s (grace 10 s) rc=" << rc
+          << " committed=" << committed << " in_kafka=" << rep.records << " gaps=" << rep.gaps
           << " duplicates=" << rep.duplicates);
   CHECK(rep.gaps == 0);
   CHECK(rep.distinct == committed);

@@ -20,11 +20,11 @@ TEST_CASE("routes send alerts and telemetry to their topics with per-route compr
   write_file(dir / "linger", "20\n");
   ::setenv("EDGESYNC_TEST_HUB_CLIENT_ID", "hub-routes-test", 1);  // inherited by the hub
   HubYaml y{kafka_bootstrap(), fallback};
-  y.kafka_extra = "  routes:\n    - filter: \"alerts/#\"\n      topic: " + alerts +
-                  "\n      compression: lz4\n    - filter: \"sensors/#\"\n      topic: " +
-                  telemetry + "\n      compression: zstd\n  properties:\n    linger.ms: \"file:" +
-                  (dir / "linger").string() +
-                  "\"\n    client.id: \"env:EDGESYNC_TEST_HUB_CLIENT_ID\"\n";
+  y.kafka_extra =
+      "  routes:\n    - filter: \"alerts/#\"\n      topic: " + alerts +
+      "\n      compression: lz4\n    - filter: \"sensors/#\"\n      topic: " + telemetry +
+      "\n      compression: zstd\n  properties:\n    linger.ms: \"file:" +
+      (dir / "linger").string() + "\"\n    client.id: \"env:EDGESYNC_TEST_HUB_CLIENT_ID\"\n";
   HubProcess hub(dir / "hub", y);
   REQUIRE(run_capture({bin("cloud-hub"), "check-config", hub.config().string()}).first == 0);
   hub.start();
@@ -35,14 +35,15 @@ TEST_CASE("routes send alerts and telemetry to their topics with per-route compr
 
   REQUIRE(run_sim(mq.uri(), {"--devices", "4", "--count", "500"}).acked == 2000);
   REQUIRE(run_sim(mq.uri(), {"--prefix", "alerts", "--devices", "2", "--count", "150",
-                             "--client-prefix", "alert-sim"}).acked == 300);
+                             "--client-prefix", "alert-sim"})
+              .acked == 300);
   auto t = read_topic(telemetry, 2000, 120s);
   auto a = read_topic(alerts, 300, 120s);
   std::size_t wrong = 0;
   for (const auto& r : t) wrong += r.headers.at("mqtt-topic").rfind("sensors/", 0) == 0 ? 0 : 1;
   for (const auto& r : a) wrong += r.headers.at("mqtt-topic").rfind("alerts/", 0) == 0 ? 0 : 1;
   MESSAGE("routing: telemetry=" << t.size() << " (zstd) alerts=" << a.size() << " (lz4)"
-          << " misrouted=" << wrong);
+                                << " misrouted=" << wrong);
   CHECK(t.size() == 2000);
   CHECK(a.size() == 300);
   CHECK(wrong == 0);
@@ -54,8 +55,8 @@ TEST_CASE("routes send alerts and telemetry to their topics with per-route compr
   HubYaml bad{kafka_bootstrap(), fallback};
   bad.kafka_extra = "  properties:\n    sasl.password: \"env:EDGESYNC_TEST_UNSET_VARIABLE\"\n";
   HubProcess bad_hub(dir / "bad-hub", bad);
-  auto [rc, out] = run_capture({bin("cloud-hub"), "run", "--config", bad_hub.config().string()},
-                               30s);
+  auto [rc, out] =
+      run_capture({bin("cloud-hub"), "run", "--config", bad_hub.config().string()}, 30s);
   CHECK(rc != 0);
   CHECK(out.find("EDGESYNC_TEST_UNSET_VARIABLE") != std::string::npos);
   MESSAGE("unresolvable secret: rc=" << rc << " " << out.substr(0, 300));

@@ -36,7 +36,9 @@ FaultProxy::~FaultProxy() {
   for (auto& t : pumps_) t.join();
 }
 
-void FaultProxy::cut() { generation_.fetch_add(1); }
+void FaultProxy::cut() {
+  generation_.fetch_add(1);
+}
 
 void FaultProxy::accept_loop() {
   while (!stop_) {

@@ -15,7 +15,9 @@ std::string kafka_script() {
 
 }  // namespace
 
-DedicatedKafka::DedicatedKafka(const std::filesystem::path& dir) : dir_(dir) { start(); }
+DedicatedKafka::DedicatedKafka(const std::filesystem::path& dir) : dir_(dir) {
+  start();
+}
 
 DedicatedKafka::~DedicatedKafka() {
   try {
@@ -46,8 +48,7 @@ HubProcess::HubProcess(const std::filesystem::path& dir, const HubYaml& y)
                      "\n  default_topic: " + y.default_topic + "\n" + y.kafka_extra +
                      "metrics:\n  listen: \"" +
                      (y.metrics ? "127.0.0.1:" + std::to_string(metrics_port_) : std::string()) +
-                     "\"\n" + y.top_extra + "log:\n  level: info\n  format: " + y.log_format +
-                     "\n";
+                     "\"\n" + y.top_extra + "log:\n  level: info\n  format: " + y.log_format + "\n";
   write_file(config(), text);
 }
 
@@ -106,13 +107,13 @@ SeqReport check_seqs(const std::vector<KafkaRecord>& recs, const std::string& ag
 }
 
 void write_agent_config(Agent& a, const AgentOptions& o, const std::string& uplink_extra) {
-  write_file(a.config(), "agent:\n  id: " + o.agent_id + "\nmqtt:\n  uri: " + o.mqtt_uri +
-                             "\n  topics: [\"sensors/#\", \"alerts/#\"]\nbuffer:\n  path: " +
-                             a.db().string() + "\n  commit_window_records: " +
-                             std::to_string(o.commit_window) + "\nuplink:\n  hub: " + o.hub +
-                             "\n  backoff_initial_ms: 100\n  backoff_max_ms: 1000\n" +
-                             uplink_extra + "metrics:\n  listen: \"\"\n");
+  write_file(a.config(),
+             "agent:\n  id: " + o.agent_id + "\nmqtt:\n  uri: " + o.mqtt_uri +
+                 "\n  topics: [\"sensors/#\", \"alerts/#\"]\nbuffer:\n  path: " + a.db().string() +
+                 "\n  commit_window_records: " + std::to_string(o.commit_window) +
+                 "\nuplink:\n  hub: " + o.hub +
+                 "\n  backoff_initial_ms: 100\n  backoff_max_ms: 1000\n" + uplink_extra +
+                 "metrics:\n  listen: \"\"\n");
 }
-
 
 }  // namespace edgesync::test

@@ -39,7 +39,7 @@ struct HubYaml {
   std::string kafka_extra;  // lines inside `kafka:` (two-space indented)
   std::string top_extra;    // further top-level sections
   std::string log_format = "text";
-  bool metrics = true;      // metrics.listen on a free loopback port
+  bool metrics = true;  // metrics.listen on a free loopback port
 };
 
 // cloud-hub with a generated config; `port()` is gRPC, `metrics_port()` /healthz /readyz /metrics.
@@ -71,15 +71,12 @@ class HubProcess {
   std::unique_ptr<Process> proc_;
 };
 
-
-
 struct SeqReport {
   std::uint64_t records = 0, distinct = 0, gaps = 0, duplicates = 0, beyond = 0;
 };
 // Checks the `edgesync-seq` headers of `agent` against 1..committed.
 SeqReport check_seqs(const std::vector<KafkaRecord>& recs, const std::string& agent,
                      std::uint64_t committed);
-
 
 // Rewrites the agent's config (before start()) with extra lines inside its `uplink:` section
 // (two-space indented, e.g. tls and token_file) and no status server of its own.

@@ -141,7 +141,8 @@ std::pair<int, std::string> http_get(int port, const std::string& path) {
     ::close(s);
     return {0, ""};
   }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  const std::string req =
+      "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
   (void)!::write(s, req.data(), req.size());
   std::string resp;
   char buf[4096];
@@ -167,7 +168,8 @@ bool port_open(int port) {
 std::filesystem::path make_temp_dir(const std::string& name) {
   auto base = std::filesystem::path(env_or("EDGESYNC_TEST_TMP", EDGESYNC_TEST_TMP_DEFAULT));
   std::random_device rd;
-  auto p = base / ("edgesync-" + name + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 100000));
+  auto p = base / ("edgesync-" + name + "-" + std::to_string(::getpid()) + "-" +
+                   std::to_string(rd() % 100000));
   std::filesystem::create_directories(p);
   return p;
 }

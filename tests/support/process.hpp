@@ -42,8 +42,9 @@ class Process {
 };
 
 // Runs a command to completion, returning {exit code, stdout}.
-std::pair<int, std::string> run_capture(const std::vector<std::string>& argv,
-                                        std::chrono::milliseconds timeout = std::chrono::minutes(5));
+std::pair<int, std::string> run_capture(
+    const std::vector<std::string>& argv,
+    std::chrono::milliseconds timeout = std::chrono::minutes(5));
 
 int free_port();
 // Minimal HTTP/1.1 GET on 127.0.0.1: {status code, body}; {0, ""} when nothing answers.

@@ -15,13 +15,15 @@ Mosquitto::Mosquitto(const std::filesystem::path& dir, int port, bool persistent
     : dir_(dir), port_(port ? port : free_port()) {
   std::filesystem::create_directories(dir_);
   write_file(dir_ / "mosquitto.conf",
-             "listener " + std::to_string(port_) + " 127.0.0.1\n"
-             "allow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 100\n" +
+             "listener " + std::to_string(port_) +
+                 " 127.0.0.1\n"
+                 "allow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 100\n" +
                  (persistent ? "persistence true\npersistence_location " + dir_.string() + "/\n"
                              : std::string("persistence false\n")));
   // Started as root, mosquitto drops to its own user: it must be able to save its database.
   if (persistent) {
-    std::filesystem::permissions(dir_, std::filesystem::perms::all, std::filesystem::perm_options::add);
+    std::filesystem::permissions(dir_, std::filesystem::perms::all,
+                                 std::filesystem::perm_options::add);
   }
   start();
 }
@@ -110,8 +112,9 @@ Hub::Hub(const std::filesystem::path& dir, HubOptions o, int port)
   std::filesystem::create_directories(dir_);
   write_file(dir_ / "hub.yaml", "hub:\n  listen: 127.0.0.1:" + std::to_string(port_) +
                                     "\n  id: test-hub\n  shutdown_grace_ms: 10000\n"
-                                    "kafka:\n  bootstrap_servers: " + o.bootstrap +
-                                    "\n  default_topic: " + o.default_topic + "\n" + o.extra_yaml +
+                                    "kafka:\n  bootstrap_servers: " +
+                                    o.bootstrap + "\n  default_topic: " + o.default_topic + "\n" +
+                                    o.extra_yaml +
                                     "\nmetrics:\n  listen: \"\"\nlog:\n  level: info\n");
 }
 
@@ -127,14 +130,15 @@ void Hub::start() {
 
 Agent::Agent(const std::filesystem::path& dir, AgentOptions o) : dir_(dir), opts_(std::move(o)) {
   std::filesystem::create_directories(dir_);
-  write_file(config(), "agent:\n  id: " + opts_.agent_id + "\nmqtt:\n  uri: " + opts_.mqtt_uri +
-                           "\n  topics: [\"sensors/#\", \"alerts/#\"]\nbuffer:\n  path: " +
-                           db().string() + "\n  commit_window_records: " +
-                           std::to_string(opts_.commit_window) + "\nuplink:\n  hub: " + opts_.hub +
-                           "\n  backoff_initial_ms: 100\n  backoff_max_ms: 1000\n" + opts_.uplink_yaml +
-                           "metrics:\n  listen: \"" +
-                           (opts_.metrics_port ? "127.0.0.1:" + std::to_string(opts_.metrics_port) : "") +
-                           "\"\n" + opts_.extra_yaml + "\n");
+  write_file(config(),
+             "agent:\n  id: " + opts_.agent_id + "\nmqtt:\n  uri: " + opts_.mqtt_uri +
+                 "\n  topics: [\"sensors/#\", \"alerts/#\"]\nbuffer:\n  path: " + db().string() +
+                 "\n  commit_window_records: " + std::to_string(opts_.commit_window) +
+                 "\nuplink:\n  hub: " + opts_.hub +
+                 "\n  backoff_initial_ms: 100\n  backoff_max_ms: 1000\n" + opts_.uplink_yaml +
+                 "metrics:\n  listen: \"" +
+                 (opts_.metrics_port ? "127.0.0.1:" + std::to_string(opts_.metrics_port) : "") +
+                 "\"\n" + opts_.extra_yaml + "\n");
 }
 
 void Agent::start() {
@@ -145,19 +149,23 @@ void Agent::start() {
 
 std::size_t count_in(const std::string& text, const std::string& needle) {
   std::size_t n = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
+    ++n;
   return n;
 }
 
-std::string agent_id(const std::string& base) { return base + "-" + std::to_string(::getpid()); }
+std::string agent_id(const std::string& base) {
+  return base + "-" + std::to_string(::getpid());
+}
 
 bool Agent::wait_subscribed(std::size_t times, std::chrono::milliseconds timeout) {
   return wait_until([&] { return count_in(log_tail(), "subscribed to") >= times; }, timeout);
 }
 
 Agent::Status Agent::status() {
-  auto [rc, out] = run_capture({bin("edge-agent"), "buffer", "status", "--db", db().string(), "--json"},
-                               std::chrono::seconds(30));
+  auto [rc, out] =
+      run_capture({bin("edge-agent"), "buffer", "status", "--db", db().string(), "--json"},
+                  std::chrono::seconds(30));
   if (rc != 0) throw std::runtime_error("buffer status failed: " + out);
   auto j = nlohmann::json::parse(out.substr(out.find('{')));
   return Status{j.at("records").get<std::uint64_t>(), j.at("next_seq").get<std::uint64_t>()};

@@ -19,7 +19,7 @@ class Mosquitto {
   explicit Mosquitto(const std::filesystem::path& dir, int port = 0, bool persistent = false);
   int port() const { return port_; }
   std::string uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
-  void restart();  // graceful (SIGTERM), then start again on the same port
+  void restart();                 // graceful (SIGTERM), then start again on the same port
   void stop() { proc_.reset(); }  // hard (SIGKILL)
   void start();
 
@@ -43,13 +43,14 @@ struct KafkaRecord {
 
 // Reads every record of `topic` from the beginning until `expected` records arrived and then no
 // new record for `idle`, or until `timeout`.
-std::vector<KafkaRecord> read_topic(const std::string& topic, std::size_t expected,
-                                    std::chrono::milliseconds timeout,
-                                    std::chrono::milliseconds idle = std::chrono::milliseconds(1500));
+std::vector<KafkaRecord> read_topic(
+    const std::string& topic, std::size_t expected, std::chrono::milliseconds timeout,
+    std::chrono::milliseconds idle = std::chrono::milliseconds(1500));
 // The same, from any broker (e.g. a dedicated one a test started itself).
-std::vector<KafkaRecord> read_topic_from(const std::string& bootstrap, const std::string& topic,
-                                         std::size_t expected, std::chrono::milliseconds timeout,
-                                         std::chrono::milliseconds idle = std::chrono::milliseconds(1500));
+std::vector<KafkaRecord> read_topic_from(
+    const std::string& bootstrap, const std::string& topic, std::size_t expected,
+    std::chrono::milliseconds timeout,
+    std::chrono::milliseconds idle = std::chrono::milliseconds(1500));
 
 struct HubOptions {
   std::string bootstrap;
@@ -64,8 +65,15 @@ class Hub {
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   Process& process() { return *proc_; }
   void start();
-  int stop() { int rc = proc_ ? proc_->stop() : 0; proc_.reset(); return rc; }
-  void kill9() { if (proc_) proc_->kill9(); proc_.reset(); }
+  int stop() {
+    int rc = proc_ ? proc_->stop() : 0;
+    proc_.reset();
+    return rc;
+  }
+  void kill9() {
+    if (proc_) proc_->kill9();
+    proc_.reset();
+  }
 
  private:
   std::filesystem::path dir_;
@@ -79,7 +87,7 @@ struct AgentOptions {
   std::string hub;
   std::string extra_yaml;  // appended verbatim (e.g. a buffer: section is built from fields)
   int commit_window = 256;
-  int metrics_port = 0;  // 0: no HTTP endpoints
+  int metrics_port = 0;          // 0: no HTTP endpoints
   std::string uplink_yaml = {};  // extra keys of the uplink section, e.g. "  keepalive_ms: 1000\n"
 };
 
@@ -94,8 +102,15 @@ class Agent {
   std::filesystem::path db() const { return dir_ / "buffer.db"; }
   std::filesystem::path config() const { return dir_ / "agent.yaml"; }
   void start();
-  int stop() { int rc = proc_ ? proc_->stop() : 0; proc_.reset(); return rc; }
-  void kill9() { if (proc_) proc_->kill9(); proc_.reset(); }
+  int stop() {
+    int rc = proc_ ? proc_->stop() : 0;
+    proc_.reset();
+    return rc;
+  }
+  void kill9() {
+    if (proc_) proc_->kill9();
+    proc_.reset();
+  }
   bool running() { return proc_ && proc_->alive(); }
   // `edge-agent buffer status --json`: records stored and next seq.
   struct Status {
@@ -121,7 +136,8 @@ struct SimResult {
 // Runs sensor-sim to completion with the given extra arguments.
 SimResult run_sim(const std::string& mqtt_uri, const std::vector<std::string>& args);
 // Starts sensor-sim in the background; parse its log with sim_result() after it exits.
-std::unique_ptr<Process> start_sim(const std::string& mqtt_uri, const std::vector<std::string>& args,
+std::unique_ptr<Process> start_sim(const std::string& mqtt_uri,
+                                   const std::vector<std::string>& args,
                                    const std::filesystem::path& log);
 SimResult sim_result(const std::filesystem::path& log);
 

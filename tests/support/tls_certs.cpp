@@ -25,7 +25,8 @@ void make_ca(const std::filesystem::path& d, const std::string& cn) {
   write_file(d / "serial", "1000\n");
   sh("cd '" + d.string() +
      "' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-     "-keyout ca.key -out ca.pem -days 3650 -subj '/CN=" + cn + "' 2>&1");
+     "-keyout ca.key -out ca.pem -days 3650 -subj '/CN=" +
+     cn + "' 2>&1");
 }
 
 }  // namespace
@@ -39,9 +40,8 @@ TestPki::TestPki(const std::filesystem::path& dir) : dir_(dir) {
   (void)s;
 }
 
-CertPair TestPki::issue(const std::string& name, const std::string& subject,
-                        const std::string& san, const std::string& ca_dir,
-                        const std::string& dates) {
+CertPair TestPki::issue(const std::string& name, const std::string& subject, const std::string& san,
+                        const std::string& ca_dir, const std::string& dates) {
   const auto key = dir_ / (name + ".key");
   const auto csr = dir_ / (name + ".csr");
   const auto cert = dir_ / (name + ".pem");

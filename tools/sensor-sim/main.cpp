@@ -71,8 +71,8 @@ struct Options {
 };
 
 void run_connection(const Options& o, int conn, Totals& totals) {
-  mqtt::async_client cli(o.uri, o.client_prefix + "-" + std::to_string(conn) + "-" +
-                                    std::to_string(::getpid()));
+  mqtt::async_client cli(
+      o.uri, o.client_prefix + "-" + std::to_string(conn) + "-" + std::to_string(::getpid()));
   auto opts = mqtt::connect_options_builder()
                   .clean_session(true)
                   .automatic_reconnect(std::chrono::milliseconds(200), std::chrono::seconds(2))
@@ -95,8 +95,9 @@ void run_connection(const Options& o, int conn, Totals& totals) {
   for (std::uint64_t n = o.start; n < o.start + o.count; ++n) {
     for (std::size_t i = 0; i < devs.size(); ++i) {
       if (per_conn_rate > 0) {
-        std::this_thread::sleep_until(t0 + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                               std::chrono::duration<double>(sent / per_conn_rate)));
+        std::this_thread::sleep_until(t0 +
+                                      std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                          std::chrono::duration<double>(sent / per_conn_rate)));
       }
       auto payload = o.stamp ? edgesync::sim::stamped_payload_for(names[i], n, o.size)
                              : edgesync::sim::payload_for(names[i], n, o.size, o.binary);
@@ -151,7 +152,8 @@ int main(int argc, char** argv) {
   std::thread progress([&] {
     const std::uint64_t total = o.count * static_cast<std::uint64_t>(o.devices);
     while (!done && !o.quiet) {
-      for (int i = 0; i < 20 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int i = 0; i < 20 && !done; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
       if (!done) {
         std::cerr << "sensor-sim: " << totals.acked.load() << "/" << total << " acked\n";
       }
@@ -173,8 +175,7 @@ int main(int argc, char** argv) {
   for (auto& t : conns) t.join();
   done = true;
   progress.join();
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (errors) rc = 1;
   std::cout << "{\"published\":" << totals.published << ",\"acked\":" << totals.acked
             << ",\"failed\":" << totals.failed << ",\"seconds\":" << secs

@@ -24,9 +24,9 @@ inline std::string topic_for(const std::string& prefix, const std::string& devic
 inline std::string payload_for(const std::string& device, std::uint64_t n, std::size_t size,
                                bool binary = false) {
   char head[96];
-  const int len = std::snprintf(head, sizeof(head), R"({"d":"%s","n":%llu,"v":%.1f,"p":")",
-                                device.c_str(), static_cast<unsigned long long>(n),
-                                static_cast<double>(n % 500) / 10.0 + 10.0);
+  const int len =
+      std::snprintf(head, sizeof(head), R"({"d":"%s","n":%llu,"v":%.1f,"p":")", device.c_str(),
+                    static_cast<unsigned long long>(n), static_cast<double>(n % 500) / 10.0 + 10.0);
   std::string s(head, static_cast<std::size_t>(len));
   const std::size_t tail = 2;  // "}
   std::size_t i = 0;
