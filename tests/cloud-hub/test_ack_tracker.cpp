@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <thread>
 #include <vector>
 
 #include "ack_tracker.hpp"
@@ -59,4 +60,22 @@ TEST_CASE("wait_room bounds records in flight") {
   CHECK_FALSE(t.wait_room(3, 10ms));
   t.on_delivery(1, true, "");
   CHECK(t.wait_room(3, 10ms));
+}
+
+TEST_CASE("the ack writer is woken once per durable batch, not per delivery report") {
+  std::vector<std::uint64_t> durable_calls;
+  AckTracker t(0, [&](std::uint64_t s) { durable_calls.push_back(s); });
+  for (std::uint64_t s = 1; s <= 3; ++s) t.add(s);
+  t.end_batch(7, 3);
+  std::pair<std::uint64_t, std::uint64_t> seen{0, 0};
+  std::thread writer([&] { seen = t.wait_progress(0, 0, 10s); });
+  std::this_thread::sleep_for(100ms);  // the writer waits (if not yet, the checks still hold)
+  t.on_delivery(1, true, "");
+  t.on_delivery(2, true, "");
+  std::this_thread::sleep_for(100ms);  // a wake-up per delivery would return (1,0) or (2,0)
+  t.on_delivery(3, true, "");
+  writer.join();
+  CHECK(seen.first == 3);
+  CHECK(seen.second == 7);
+  CHECK(durable_calls == std::vector<std::uint64_t>{3});  // the registry learns it per batch too
 }
