@@ -51,6 +51,7 @@ class Uplink::Session {
                                              make_channel_args(u_.cfg_));
     auto stub = v1::Sync::NewStub(channel);
     grpc::ClientContext ctx;
+    u_.refresh_token();
     if (!u_.token_.empty()) ctx.AddMetadata("authorization", "Bearer " + u_.token_);
     if (u_.cfg_.gzip) ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
     {
@@ -233,6 +234,26 @@ Uplink::Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer)
 
 Uplink::~Uplink() {
   stop(std::chrono::milliseconds(0));
+}
+
+void Uplink::refresh_token() {
+  // Read at every session start, so a rotated token (a Kubernetes Secret the kubelet refreshed,
+  // a file an operator replaced) is used from the next reconnect on. An unreadable or empty file
+  // keeps the last good token: a half-written file must not lock the agent out.
+  if (cfg_.token_file.empty()) return;
+  try {
+    std::string t = read_secret_file(cfg_.token_file);
+    if (t.empty()) {
+      spdlog::warn("uplink: token file {} is empty; keeping the previous token", cfg_.token_file);
+    } else if (t != token_) {
+      if (!token_.empty()) {
+        spdlog::info("uplink: token file {} changed; using the new token", cfg_.token_file);
+      }
+      token_ = std::move(t);
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("uplink: cannot read token file ({}); keeping the previous token", e.what());
+  }
 }
 
 void Uplink::start() {

@@ -46,6 +46,7 @@ class Uplink {
 
   AgentConfig::Uplink cfg_;
   std::string agent_id_;
+  void refresh_token();  // re-reads uplink.token_file (rotation without a restart)
   std::string token_;
   Buffer& buffer_;
   UplinkCounters counters_;

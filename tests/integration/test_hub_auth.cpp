@@ -128,6 +128,18 @@ TEST_CASE(
   auto all = read_topic(topic, 2000, 120s);
   const auto rep2 = check_seqs(all, badtok_id, 1000);
   CHECK(rep2.distinct == 1000);
+
+  // Rotation on the agent side without a restart: the agent re-reads its token file at every
+  // reconnect. The "token of another agent" agent gets its own token and the hub knows it again.
+  Agent& spoofer = *rejected[3];
+  write_file(dir / "tokens", valid_id + " tok-valid-s3cr3t\n" + badtok_id + " rotated-later\n" +
+                                 other_id + " tok-other-s3cr3t\n");
+  write_file(dir / "t-spoof-token", "tok-other-s3cr3t\n");
+  CHECK_MESSAGE(wait_until([&] { return spoofer.status().records == 0; }, 60s), spoofer.log_tail());
+  CHECK(count_in(spoofer.log_tail(), "changed; using the new token") >= 1);
+  CHECK(count_in(spoofer.log_tail(), "s3cr3t") == 0);
+  auto all3 = read_topic(topic, 3000, 120s);
+  CHECK(check_seqs(all3, other_id, 1000).distinct == 1000);
   MESSAGE("auth: valid agent delivered " << rep.distinct << " records, rotated agent "
                                          << rep2.distinct
                                          << " after the token reload; rejected streams "
