@@ -6,4 +6,5 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 MQ="$(port)"
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n' "$MQ" > "$RUN/m.conf"
 mosquitto -c "$RUN/m.conf" > "$RUN/m.log" 2>&1 &
+MQ_PID=$!
 sleep 0.3

@@ -121,11 +121,16 @@ start_agent "$RUN/p3.db"
 R[p4_idle]=$(rss_kib "$AG_PID")
 peak_rss "$AG_PID" > "$RUN/p3-ag-rss" & RS1=$!
 peak_rss "$HUB_PID" > "$RUN/p3-hub-rss" & RS2=$!
+peak_rss "$MQ_PID" > "$RUN/p3-mq-rss" & RS3=$!
 w0=$(wbytes "$AG_PID"); t0=$(now)
+ac0=$(cpu_s "$AG_PID"); hc0=$(cpu_s "$HUB_PID"); mc0=$(cpu_s "$MQ_PID")
 sim --prefix p3 --devices 10 --connections 5 --count $((N_E2E / 10)) > /dev/null
 wait_metric "$AG_METRICS" edgesync_agent_records_acked_total "$N_E2E" 300
 R[p3]=$(rate "$N_E2E" "$t0" "$(now)")
-kill $RS1 $RS2; wait $RS1 $RS2 2>/dev/null || true
+kill $RS1 $RS2 $RS3; wait $RS1 $RS2 $RS3 2>/dev/null || true
+per_rec() { awk -v a="$1" -v b="$2" -v n="$N_E2E" 'BEGIN{printf "%.1f", (b-a)*1e6/n}'; }
+R[p3_ag_cpu]=$(per_rec "$ac0" "$(cpu_s "$AG_PID")"); R[p3_hub_cpu]=$(per_rec "$hc0" "$(cpu_s "$HUB_PID")")
+R[p3_mq_cpu]=$(per_rec "$mc0" "$(cpu_s "$MQ_PID")"); R[p3_mq_rss]=$(cat "$RUN/p3-mq-rss")
 R[p5_max]=$(( ($(wbytes "$AG_PID") - w0) / N_E2E ))
 R[p3_ag_rss]=$(cat "$RUN/p3-ag-rss"); R[p3_hub_rss]=$(cat "$RUN/p3-hub-rss")
 R[p3_in_kafka]=$(kafka_count "$BOOT" p3)
@@ -196,7 +201,8 @@ table=$(cat <<EOF
 | P3 | latency at 5,000 msg/s: p50 / p99 / max (ms) | ${R[lat5k_p50]} / ${R[lat5k_p99]} / ${R[lat5k_max]} (${R[lat5k_n]} records) | | |
 | P3 | latency at 1,000 msg/s, commit_delay_ms 0: p50 / p99 / max (ms) | ${R[lat1kd_p50]} / ${R[lat1kd_p99]} / ${R[lat1kd_max]} (${R[lat1kd_n]} records) | | |
 | P4 | agent RSS idle / peak at 20,000 msg/s offered | $(mib "${R[p4_idle]}") / $(mib "${R[p4_20k]}") (generator reached ${R[p4_sim]} msg/s) | | |
-| P4 | peak RSS at the P3 flat-out load: agent / hub | $(mib "${R[p3_ag_rss]}") / $(mib "${R[p3_hub_rss]}") | | |
+| P4 | peak RSS at the P3 flat-out load: agent / hub / Mosquitto | $(mib "${R[p3_ag_rss]}") / $(mib "${R[p3_hub_rss]}") / $(mib "${R[p3_mq_rss]}") | | |
+| P4 | CPU per message at the P3 load: agent / hub / Mosquitto | ${R[p3_ag_cpu]} / ${R[p3_hub_cpu]} / ${R[p3_mq_cpu]} us | | |
 | P4 | hub during the P2 drain: peak RSS, CPU per record | $(mib "${R[p2_hub_rss]}"), ${R[p2_hub_cpu]} us | | |
 | P5 | bytes written per record, ingest only (full / normal) | ${R[p1_full_wb]} / ${R[p1_normal_wb]} B | agent CPU per record: ${R[p1_full_cpu]} / ${R[p1_normal_cpu]} us | |
 | P5 | bytes written per record incl. ack deletes: flat out / 1,000 msg/s / 1,000 msg/s with commit_delay_ms 0 | ${R[p5_max]} / ${R[lat1k_wb]} / ${R[lat1kd_wb]} B | commits: - / ${R[lat1k_commits]} / ${R[lat1kd_commits]} | |
