@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # P6 baseline: Telegraf doing edgesync's job, MQTT -> Kafka, on the same load as the edgesync runs
-# (N messages of 200 bytes, QoS 1, 10 devices over 5 connections from build/bin/sensor-sim, one
+# (N messages of 200 bytes, QoS 1, 10 devices, 4 publisher processes of build/bin/sensor-sim, one
 # Mosquitto from bench/lib.sh, a real single-node Kafka from scripts/kafka.sh).
 #
 #   bench/p6_telegraf.sh            N=200000 by default; env knobs below
@@ -83,7 +83,7 @@ end_offsets() {  # sum of the topic's high watermarks
 }
 for _ in $(seq 1 100); do [[ "$(kcat -b "$BS" -Q -t "$TOPIC:$((PARTITIONS - 1)):-1" 2>/dev/null)" == *offset* ]] && break; sleep 0.1; done
 
-sim_args=(--uri "tcp://127.0.0.1:$MQ" --devices 10 --connections 5 --count $((N / 10)) --size 200 --quiet)
+sim_args=(--uri "tcp://127.0.0.1:$MQ" --devices 10 --processes 4 --connections 4 --count $((N / 10)) --size 200 --quiet)
 [[ "${BINARY:-0}" == 1 ]] && sim_args+=(--binary)
 ceiling="-"
 if [[ "${CEILING:-0}" == 1 ]]; then  # what this machine does right now without Telegraf/Kafka

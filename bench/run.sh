@@ -72,16 +72,16 @@ sim() { "$BIN/sensor-sim" --uri "tcp://127.0.0.1:$MQ" --size 200 --quiet "$@"; }
 # ---------------------------------------------------------------- P1 ingest MQTT -> SQLite
 if want p1; then
 step "P1 ingest: load generator alone, mosquitto_sub alone, agent ($N_INGEST msgs, QoS 1, 200 B)"
-R[gen]=$(sim --prefix nobody --devices 10 --connections 5 --count $((N_INGEST / 10)) | json_field rate)
+R[gen]=$(sim --prefix nobody --devices 10 --processes 4 --connections 4 --count $((N_INGEST / 10)) | json_field rate)
 ( timeout 300 mosquitto_sub -p "$MQ" -q 1 -t 'sensors/#' -C "$N_INGEST" > /dev/null ) & SUB=$!
 sleep 0.3; t0=$(now)
-sim --devices 10 --connections 5 --count $((N_INGEST / 10)) > /dev/null
+sim --devices 10 --processes 4 --connections 4 --count $((N_INGEST / 10)) > /dev/null
 wait $SUB; R[p1_ceiling]=$(rate "$N_INGEST" "$t0" "$(now)")
 for mode in full normal; do
   # Hub down for P1: only the edge path is measured (the agent retries in the background).
   start_agent "$RUN/p1-$mode.db" "synchronous: $mode"
   w0=$(wbytes "$AG_PID"); c0=$(cpu_s "$AG_PID"); t0=$(now)
-  sim --devices 10 --connections 5 --count $((N_INGEST / 10)) > /dev/null
+  sim --devices 10 --processes 4 --connections 4 --count $((N_INGEST / 10)) > /dev/null
   wait_metric "$AG_METRICS" edgesync_agent_records_committed_total "$N_INGEST" 300
   R[p1_$mode]=$(rate "$N_INGEST" "$t0" "$(now)")
   R[p1_${mode}_cpu]=$(awk -v a="$c0" -v b="$(cpu_s "$AG_PID")" -v n="$N_INGEST" 'BEGIN{printf "%.1f", (b-a)*1e6/n}')
@@ -124,7 +124,7 @@ peak_rss "$HUB_PID" > "$RUN/p3-hub-rss" & RS2=$!
 peak_rss "$MQ_PID" > "$RUN/p3-mq-rss" & RS3=$!
 w0=$(wbytes "$AG_PID"); t0=$(now)
 ac0=$(cpu_s "$AG_PID"); hc0=$(cpu_s "$HUB_PID"); mc0=$(cpu_s "$MQ_PID")
-sim --prefix p3 --devices 10 --connections 5 --count $((N_E2E / 10)) > /dev/null
+sim --prefix p3 --devices 10 --processes 4 --connections 4 --count $((N_E2E / 10)) > /dev/null
 wait_metric "$AG_METRICS" edgesync_agent_records_acked_total "$N_E2E" 300
 R[p3]=$(rate "$N_E2E" "$t0" "$(now)")
 kill $RS1 $RS2 $RS3; wait $RS1 $RS2 $RS3 2>/dev/null || true
@@ -138,10 +138,10 @@ stop_agent
 fi
 
 if want p4; then
-step "P4 agent at 20,000 msg/s offered for ${P4_S}s (10 connections)"
+step "P4 agent at 20,000 msg/s offered for ${P4_S}s"
 start_agent "$RUN/p4.db"
 peak_rss "$AG_PID" > "$RUN/p4-ag-rss" & RS=$!
-R[p4_sim]=$(sim --prefix p4 --devices 20 --connections 10 --rate 20000 --count $((20000 * P4_S / 20)) | json_field rate)
+R[p4_sim]=$(sim --prefix p4 --devices 20 --processes 4 --connections 4 --rate 20000 --count $((20000 * P4_S / 20)) | json_field rate)
 wait_metric "$AG_METRICS" edgesync_agent_records_acked_total $((20000 * P4_S)) 300
 kill $RS; wait $RS 2>/dev/null || true
 R[p4_20k]=$(cat "$RUN/p4-ag-rss")
@@ -155,7 +155,7 @@ latency_run() {
   start_agent "$RUN/$key.db" "${4:-}"
   local w0; w0=$(wbytes "$AG_PID")
   local n=$((r * LAT_S))
-  sim --prefix "$prefix" --stamp --devices 10 --connections 5 --rate "$r" --count $((n / 10)) > /dev/null
+  sim --prefix "$prefix" --stamp --devices 10 --processes 4 --connections 4 --rate "$r" --count $((n / 10)) > /dev/null
   wait_metric "$AG_METRICS" edgesync_agent_records_acked_total "$n" 120
   R[${key}_wb]=$(( ($(wbytes "$AG_PID") - w0) / n ))
   R[${key}_commits]=$(metric "$AG_METRICS" edgesync_agent_buffer_commits_total)
