@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this):
 #   install -> build (-Werror) -> format (clang-format) -> unit -> integration (real Mosquitto + real Kafka) -> chaos
-#   (short run) -> deploy checks (Helm, manifests, .deb) -> the Dockerfiles' build steps ->
-#   arm64 cross-build + unit tests under qemu.
+#   (short run) -> deploy checks (Helm, manifests, .deb) -> both container images built with
+#   buildah from the Dockerfiles and checked (scripts/build-images.sh) -> arm64 cross-build + unit
+#   tests under qemu.
 # Each stage prints one closing line "== stage NAME: PASS|FAIL in Ns"; the last line sums up.
 # Skip stages with EDGESYNC_SKIP="cross deploy" (names as printed).
 set -uo pipefail
@@ -44,7 +45,7 @@ stage integration ctest_label integration
 [[ -x "$ROOT/scripts/chaos.sh" ]] && stage chaos "$ROOT/scripts/chaos.sh" --short
 [[ -x "$ROOT/scripts/check-deploy.sh" ]] && stage deploy "$ROOT/scripts/check-deploy.sh"
 [[ -x "$ROOT/scripts/check-deb.sh" ]] && stage deb "$ROOT/scripts/check-deb.sh" "$BUILD_DIR"
-[[ -x "$ROOT/scripts/container-build-steps.sh" ]] && stage container "$ROOT/scripts/container-build-steps.sh" ci
+[[ -x "$ROOT/scripts/build-images.sh" ]] && stage container "$ROOT/scripts/build-images.sh"
 [[ -x "$ROOT/scripts/cross-build.sh" ]] && stage cross-arm64 "$ROOT/scripts/cross-build.sh" arm64 --test
 
 echo
