@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -258,6 +259,7 @@ int main(int argc, char** argv) {
   app.add_flag("--long", env.long_run, "Release check: more cycles, 30 s Kafka outages");
   app.add_option("--only", only, "Run one scenario (substring of its name)");
   CLI11_PARSE(app, argc, argv);
+  std::signal(SIGPIPE, SIG_IGN);  // a killed peer must fail a write, not end the suite silently
 
   env.root = make_temp_dir("chaos");
   env.kafka_dir = (env.root / "kafka").string();

@@ -82,7 +82,9 @@ void FaultProxy::pump(int client, int upstream) {
       }
       const int out = i == 0 ? upstream : client;
       for (ssize_t off = 0; off < n;) {
-        ssize_t w = ::write(out, buf + off, static_cast<size_t>(n - off));
+        // MSG_NOSIGNAL: a peer killed mid-write (hub kill -9) must end this pipe, not the test
+        // process with SIGPIPE (that killed the long chaos run silently, twice).
+        ssize_t w = ::send(out, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
         if (w <= 0) {
           closed = true;
           break;

@@ -143,7 +143,7 @@ std::pair<int, std::string> http_get(int port, const std::string& path) {
   }
   const std::string req =
       "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-  (void)!::write(s, req.data(), req.size());
+  (void)!::send(s, req.data(), req.size(), MSG_NOSIGNAL);  // no SIGPIPE if the server just died
   std::string resp;
   char buf[4096];
   for (ssize_t n; (n = ::read(s, buf, sizeof(buf))) > 0;) resp.append(buf, static_cast<size_t>(n));
