@@ -6,6 +6,8 @@ json_field() { python3 -c "import json,sys; print(int(json.load(sys.stdin)['$1']
 kv() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 wbytes() { awk '/^write_bytes/ {print $2}' "/proc/$1/io"; }
+# us_per CPU_S_BEFORE CPU_S_AFTER N: microseconds of CPU per item.
+us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN{printf "%.1f", (b-a)*1e6/n}'; }
 # CPU seconds (user + system) a process has used so far.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 # peak_rss PID: samples VmRSS every 0.2 s until killed, then prints the peak (KiB).

@@ -84,7 +84,7 @@ for mode in full normal; do
   sim --devices 10 --processes 4 --connections 4 --count $((N_INGEST / 10)) > /dev/null
   wait_metric "$AG_METRICS" edgesync_agent_records_committed_total "$N_INGEST" 300
   R[p1_$mode]=$(rate "$N_INGEST" "$t0" "$(now)")
-  R[p1_${mode}_cpu]=$(awk -v a="$c0" -v b="$(cpu_s "$AG_PID")" -v n="$N_INGEST" 'BEGIN{printf "%.1f", (b-a)*1e6/n}')
+  R[p1_${mode}_cpu]=$(us_per "$c0" "$(cpu_s "$AG_PID")" "$N_INGEST")
   R[p1_${mode}_wb]=$(( ($(wbytes "$AG_PID") - w0) / N_INGEST ))
   stop_agent
 done
@@ -101,7 +101,7 @@ hc0=$(cpu_s "$HUB_PID")
 wait_metric "$AG_METRICS" edgesync_agent_records_acked_total "$N_DRAIN" 900
 t1=$(now); kill $RS; wait $RS 2>/dev/null || true
 R[p2]=$(rate "$N_DRAIN" "$t0" "$t1")
-R[p2_hub_cpu]=$(awk -v a="$hc0" -v b="$(cpu_s "$HUB_PID")" -v n="$N_DRAIN" 'BEGIN{printf "%.1f", (b-a)*1e6/n}')
+R[p2_hub_cpu]=$(us_per "$hc0" "$(cpu_s "$HUB_PID")" "$N_DRAIN")
 R[p2_hub_rss]=$(cat "$RUN/p2-hub-rss")
 stop_agent
 R[p2_in_kafka]=$(kafka_count "$BOOT" p2)
@@ -128,9 +128,9 @@ sim --prefix p3 --devices 10 --processes 4 --connections 4 --count $((N_E2E / 10
 wait_metric "$AG_METRICS" edgesync_agent_records_acked_total "$N_E2E" 300
 R[p3]=$(rate "$N_E2E" "$t0" "$(now)")
 kill $RS1 $RS2 $RS3; wait $RS1 $RS2 $RS3 2>/dev/null || true
-per_rec() { awk -v a="$1" -v b="$2" -v n="$N_E2E" 'BEGIN{printf "%.1f", (b-a)*1e6/n}'; }
-R[p3_ag_cpu]=$(per_rec "$ac0" "$(cpu_s "$AG_PID")"); R[p3_hub_cpu]=$(per_rec "$hc0" "$(cpu_s "$HUB_PID")")
-R[p3_mq_cpu]=$(per_rec "$mc0" "$(cpu_s "$MQ_PID")"); R[p3_mq_rss]=$(cat "$RUN/p3-mq-rss")
+R[p3_ag_cpu]=$(us_per "$ac0" "$(cpu_s "$AG_PID")" "$N_E2E")
+R[p3_hub_cpu]=$(us_per "$hc0" "$(cpu_s "$HUB_PID")" "$N_E2E")
+R[p3_mq_cpu]=$(us_per "$mc0" "$(cpu_s "$MQ_PID")" "$N_E2E"); R[p3_mq_rss]=$(cat "$RUN/p3-mq-rss")
 R[p5_max]=$(( ($(wbytes "$AG_PID") - w0) / N_E2E ))
 R[p3_ag_rss]=$(cat "$RUN/p3-ag-rss"); R[p3_hub_rss]=$(cat "$RUN/p3-hub-rss")
 R[p3_in_kafka]=$(kafka_count "$BOOT" p3)
