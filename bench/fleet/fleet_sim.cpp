@@ -448,10 +448,12 @@ int main(int argc, char** argv) {
     welcomed_at_start = fleet.welcomed;
   }
 
-  // Ticker: the period is cut into 1 ms slots; agent i is due in slot (i * slots / fleet) of
-  // every period, so the fleet's batches are spread evenly from the first period on.
+  // Ticker: the period is cut into (at most) 100 slots; agent i is due in slot
+  // (i * slots / fleet) of every period, so the fleet's batches are spread evenly from the first
+  // period on (10 ms slots at 1 batch/s: a wake-up per slot, not per agent).
   const double period_ms = 1000.0 / o.rate;
-  const int slots = std::max(1, static_cast<int>(period_ms + 0.5));
+  const int slots =
+      std::clamp(std::min(100, o.fleet_size), 1, std::max(1, static_cast<int>(period_ms)));
   const auto slot_len = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double, std::milli>(period_ms / slots));
   std::vector<std::vector<Agent*>> due(static_cast<std::size_t>(slots));
@@ -467,8 +469,10 @@ int main(int argc, char** argv) {
   for (std::int64_t k = 0;; ++k) {
     const auto at = t0 + k * slot_len;
     if (at >= t_end) break;
+    const auto& now_due = due[static_cast<std::size_t>(k % slots)];
+    if (now_due.empty()) continue;
     std::this_thread::sleep_until(at);
-    for (Agent* a : due[static_cast<std::size_t>(k % slots)]) a->tick();
+    for (Agent* a : now_due) a->tick();
   }
   const std::int64_t measure_end_ms = unix_ms();
 
