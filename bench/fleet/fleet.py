@@ -136,6 +136,9 @@ def table(rows_file):
           "records sent / acked / in Kafka | duplicates | stream errors | sim CPU s / RSS |")
     print("|" + "---|" * 13)
     for r in rows:
+        if "aborted" in r:
+            print("| {} | aborted: {} |".format(fmt(r["n"]), r["aborted"]) + " |" * 11)
+            continue
         errs = ", ".join("%s %d" % (c, n) for c, n in sorted(r["stream_errors"].items())) or "0"
         print("| {n} | {conns} | {wel} | {thr} | {rss} | {cpu} | {us} | {p50} / {p99} / {mx} | "
               "{off} / {sent} / {ns} | {rs} / {ra} / {rk} | {dup} | {err} | {scpu} / {srss} |".format(

@@ -16,6 +16,9 @@
 #   FLEET_HUB_YAML                    YAML deep-merged over the generated hub config (keys of a
 #                                     newer hub, e.g. 'hub: { some_new_key: 4 }')
 #   FLEET_SIM_ARGS                    extra bench-fleet-sim options (e.g. "--connect-rate 2000")
+#   FLEET_TOKENS [0]                  1: a Bearer token per agent (hub.tokens_file, --token-file)
+#   FLEET_KEEP                        directory to keep the raw outputs in (simulator JSON, hub
+#                                     samples and logs, Kafka counts, rows.jsonl)
 #   FLEET_LABEL                       what is measured, printed above the table
 #   FLEET_MAX_HUB_THREADS [auto]      guard: the hub is killed when it has more threads than this
 #                                     (default: what is left of pid_max/threads-max minus 4,000,
@@ -42,6 +45,7 @@ source "$ROOT/bench/measure.sh"
 RUN="$(mktemp -d)"
 HUB_PID=0
 cleanup() {
+  if [[ -n "${FLEET_KEEP:-}" ]]; then mkdir -p "$FLEET_KEEP"; cp -r "$RUN"/*.* "$RUN"/samples-* "$FLEET_KEEP"/ 2> /dev/null || true; fi
   kill $(jobs -p) 2> /dev/null || true
   if (( HUB_PID > 0 )); then kill -9 "$HUB_PID" 2> /dev/null || true; fi
   "$ROOT/scripts/kafka.sh" stop "$RUN/kafka" > /dev/null 2>&1 || true
@@ -130,6 +134,14 @@ kafka: { bootstrap_servers: "$BOOT", default_topic: "$TOPIC" }
 metrics: { listen: "127.0.0.1:$HUB_METRICS" }
 log: { level: warn }
 YAML
+  tokens_args=()
+  if [[ "${FLEET_TOKENS:-0}" == 1 ]]; then
+    awk -v n="$N" -v run="$RUN_ID-$N" 'BEGIN { for (i = 0; i < n; i++) printf "fleet-%s-%d tok-%d-%d\n", run, i, i, n }' > "$RUN/tokens-$N"
+    printf 'hub: { tokens_file: "%s" }\n' "$RUN/tokens-$N" > "$RUN/hub-tokens.yaml"
+    python3 "$PY" hubyaml "$RUN/hub-base.yaml" "$RUN/hub-tokens.yaml" > "$RUN/hub-base2.yaml"
+    mv "$RUN/hub-base2.yaml" "$RUN/hub-base.yaml"
+    tokens_args=(--token-file "$RUN/tokens-$N")
+  fi
   if [[ -n "${FLEET_HUB_YAML:-}" ]]; then
     printf '%s\n' "$FLEET_HUB_YAML" > "$RUN/hub-extra.yaml"
     python3 "$PY" hubyaml "$RUN/hub-base.yaml" "$RUN/hub-extra.yaml" > "$RUN/hub.yaml"
@@ -164,13 +176,13 @@ YAML
     timeout $(( DUR + 200 )) "$SIM" --hub "127.0.0.1:$HUB_PORT" --agents "$count" \
       --first-agent "$first" --fleet-size "$N" --run "$RUN_ID-$N" --duration "$DUR" \
       --records "$RECORDS" --bytes "$BYTES" --rate "$RATE" --window "$WINDOW" \
-      --streams-per-connection "$SPC" ${FLEET_SIM_ARGS:-} \
+      --streams-per-connection "$SPC" "${tokens_args[@]}" ${FLEET_SIM_ARGS:-} \
       > "$RUN/sim-$N-$p.json" 2> "$RUN/sim-$N-$p.err" &
     sims+=($!)
   done
   sim_ok=1
   for s in "${sims[@]}"; do wait "$s" || sim_ok=0; done
-  kill "$SAMPLER" 2> /dev/null; wait "$SAMPLER" 2> /dev/null || true
+  kill "$SAMPLER" 2> /dev/null || true; wait "$SAMPLER" 2> /dev/null || true
   if [[ -r "/proc/$HUB_PID/stat" ]]; then
     echo "$(date +%s.%N) $(cpu_s "$HUB_PID") $(awk '/^Threads/ {print $2}' "/proc/$HUB_PID/status") $(rss_kib "$HUB_PID")" >> "$RUN/samples-$N"
   fi
@@ -179,6 +191,7 @@ YAML
   HUB_PID=0
   if [[ -f "$RUN/guard" ]]; then
     step "N=$N: aborted, $(cat "$RUN/guard"); larger N skipped"
+    printf '{"n": %d, "aborted": "%s"}\n' "$N" "$(cat "$RUN/guard")" >> "$RUN/rows.jsonl"
     cat "$RUN"/sim-"$N"-*.err >&2 || true
     break
   fi
