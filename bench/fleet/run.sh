@@ -205,8 +205,8 @@ done
 
 [[ -s "$RUN/rows.jsonl" ]] || { step "no run completed"; exit 1; }
 table="$(python3 "$PY" table "$RUN/rows.jsonl")"
-hub_rev="$(git -C "$(dirname "$HUB_BIN")" rev-parse --short HEAD 2> /dev/null || echo '?')"
-meta="Measured by \`bench/fleet/run.sh\` on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD): ${FLEET_LABEL:-hub $HUB_BIN} (binary's tree at $hub_rev); ${DUR} s per N, $RECORDS × $BYTES B records per batch, $RATE batch/s per agent, window $WINDOW, $SPC streams per connection; $(nproc) cores shared by Kafka, the hub and the simulator, load average before the run $LOAD0."
+hub_built="$(date -u -r "$HUB_BIN" '+%Y-%m-%d %H:%M UTC')"
+meta="Measured by \`bench/fleet/run.sh\` on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD): ${FLEET_LABEL:-hub $HUB_BIN} (\`$(basename "$HUB_BIN")\` built $hub_built); ${DUR} s per N, $RECORDS × $BYTES B records per batch, $RATE batch/s per agent, window $WINDOW, $SPC streams per connection; $(nproc) cores shared by Kafka, the hub and the simulator, load average before the run $LOAD0."
 echo; echo "$meta"; echo; echo "$table"; echo
 if (( WRITE )); then
   printf '%s\n\n%s\n' "$meta" "$table" > "$RUN/fleet-table.md"
