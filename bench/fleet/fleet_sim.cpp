@@ -116,7 +116,7 @@ const char* code_name(grpc::StatusCode c) {
 struct AgentStats {
   std::uint64_t offered = 0, sent = 0, records_sent = 0, acked = 0, records_acked = 0;
   std::uint64_t not_sent_window = 0, not_sent_slowdown = 0, not_sent_closed = 0;
-  std::uint64_t write_failed = 0, slowdowns = 0, acks = 0;
+  std::uint64_t write_failed = 0, unwritten = 0, slowdowns = 0, acks = 0;
   std::vector<std::uint32_t> ack_us;  // one per acked batch
 };
 
@@ -206,6 +206,7 @@ class Agent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::HubMess
     std::unique_lock lk(mu_);
     if (state_ == State::kOpen || state_ == State::kConnecting) state_ = State::kClosing;
     release_wanted_ = true;
+    st_.unwritten += queue_.size();
     queue_.clear();
     if (!write_busy_ && !writes_done_ && !read_failed_) {
       writes_done_ = true;
@@ -300,6 +301,8 @@ class Agent final : public grpc::ClientBidiReactor<v1::AgentMessage, v1::HubMess
       std::lock_guard lk(mu_);
       status_ = s;
       state_ = State::kClosed;
+      st_.unwritten += queue_.size();
+      queue_.clear();
     }
     finished_.store(true);
     fleet_.bump(&Fleet::done);
@@ -515,6 +518,7 @@ int main(int argc, char** argv) {
     total.not_sent_slowdown += s.not_sent_slowdown;
     total.not_sent_closed += s.not_sent_closed;
     total.write_failed += s.write_failed;
+    total.unwritten += s.unwritten;
     total.slowdowns += s.slowdowns;
     total.acks += s.acks;
     for (auto us : s.ack_us) {
@@ -551,6 +555,7 @@ int main(int argc, char** argv) {
   j["not_sent_slowdown"] = total.not_sent_slowdown;
   j["not_sent_closed"] = total.not_sent_closed;
   j["batches_write_failed"] = total.write_failed;
+  j["batches_unwritten"] = total.unwritten;  // queued behind a write when the stream ended
   j["batches_acked"] = total.acked;
   j["records_acked"] = total.records_acked;
   j["acks"] = total.acks;
