@@ -92,9 +92,9 @@ def row(n, samples_file, kafka_file, sim_files):
     k = json.load(open(kafka_file))
     sum_keys = ["agents", "connections", "streams_welcomed", "welcomed_before_start",
                 "batches_offered", "records_offered", "batches_sent", "records_sent",
-                "batches_not_sent", "not_sent_window", "not_sent_slowdown", "not_sent_closed",
-                "batches_write_failed", "batches_unwritten", "batches_acked", "records_acked", "acks", "slowdowns",
-                "cpu_s", "max_rss_kib"]
+                "batches_not_sent", "records_not_sent", "not_sent_window", "not_sent_slowdown",
+                "not_sent_closed", "batches_write_failed", "batches_unwritten", "batches_acked",
+                "records_acked", "acks", "slowdowns", "cpu_s", "max_rss_kib"]
     r = {"n": n, "sim_processes": len(sims)}
     for key in sum_keys:
         r[key] = sum(s[key] for s in sims)

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -467,11 +468,10 @@ int main(int argc, char** argv) {
   }
   const std::int64_t measure_start_ms = unix_ms();
   const auto t0 = Clock::now();
-  const auto t_end =
-      t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration_s));
-  for (std::int64_t k = 0;; ++k) {
+  // Whole slots of the run (slot_len is rounded to ns: counting them avoids one slot too many).
+  const auto n_slots = std::llround(o.duration_s * 1000.0 / period_ms * slots);
+  for (std::int64_t k = 0; k < n_slots; ++k) {
     const auto at = t0 + k * slot_len;
-    if (at >= t_end) break;
     const auto& now_due = due[static_cast<std::size_t>(k % slots)];
     if (now_due.empty()) continue;
     std::this_thread::sleep_until(at);
@@ -551,6 +551,7 @@ int main(int argc, char** argv) {
   j["batches_sent"] = total.sent;
   j["records_sent"] = total.records_sent;
   j["batches_not_sent"] = not_sent;
+  j["records_not_sent"] = not_sent * per_batch;
   j["not_sent_window"] = total.not_sent_window;
   j["not_sent_slowdown"] = total.not_sent_slowdown;
   j["not_sent_closed"] = total.not_sent_closed;

@@ -21,8 +21,8 @@
 #                                     samples and logs, Kafka counts, rows.jsonl)
 #   FLEET_LABEL                       what is measured, printed above the table
 #   FLEET_MAX_HUB_THREADS [auto]      guard: the hub is killed when it has more threads than this
-#                                     (default: what is left of pid_max/threads-max minus 4,000,
-#                                     so a thread-per-stream hub cannot starve the shared box)
+#                                     (default: half of what is left of pid_max/threads-max, so a
+#                                     thread-per-stream hub cannot starve the shared box)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
@@ -66,7 +66,7 @@ threads_now() { ls -d /proc/[0-9]*/task/[0-9]* 2> /dev/null | wc -l; }
 mem_avail_mib() { awk '/^MemAvailable/ {printf "%d", $2 / 1024}' /proc/meminfo; }
 tcp_in_use() { ss -tan | tail -n +2 | wc -l; }
 task_cap=$(( PID_MAX < THREADS_MAX ? PID_MAX : THREADS_MAX ))
-THREAD_GUARD="${FLEET_MAX_HUB_THREADS:-$(( task_cap - $(threads_now) - 4000 ))}"
+THREAD_GUARD="${FLEET_MAX_HUB_THREADS:-$(( (task_cap - $(threads_now)) / 2 ))}"
 step "box: nofile hard $HARD_NOFILE, ephemeral ports $PORT_LO-$PORT_HI ($(( PORT_HI - PORT_LO + 1 ))," \
      "$(tcp_in_use) TCP sockets in use), pid_max $PID_MAX, threads-max $THREADS_MAX," \
      "$(threads_now) threads running, vm.max_map_count $MAP_MAX, MemAvailable $(mem_avail_mib) MiB," \
