@@ -5,7 +5,7 @@ fleet.py hubyaml BASE_YAML [EXTRA_YAML]   prints BASE deep-merged with EXTRA (th
 fleet.py kafka                            reads kcat -f '%h\\n' lines on stdin, prints JSON:
                                           records, distinct (agent, seq) pairs, duplicates, agents
 fleet.py row N SAMPLES KAFKA SIM.json...  one result row (JSON) from the hub samples
-                                          ("unix_s cpu_s threads rss_kib" lines), the Kafka count
+                                          ("unix_s cpu_s threads rss_kib fds" lines), the Kafka count
                                           and the simulator outputs (several processes merged)
 fleet.py table ROWS.jsonl                 Markdown table of the rows
 fleet.py splice DOC TABLE_FILE            replaces the text between the fleet markers of DOC
@@ -86,8 +86,9 @@ def row(n, samples_file, kafka_file, sim_files):
     samples = []
     for line in open(samples_file):
         parts = line.split()
-        if len(parts) == 4:
-            samples.append((float(parts[0]), float(parts[1]), int(parts[2]), int(parts[3])))
+        if len(parts) >= 4:
+            fds = int(parts[4]) if len(parts) > 4 else 0
+            samples.append((float(parts[0]), float(parts[1]), int(parts[2]), int(parts[3]), fds))
     sims = [json.loads(open(f).read().strip().splitlines()[-1]) for f in sim_files]
     k = json.load(open(kafka_file))
     sum_keys = ["agents", "connections", "streams_welcomed", "welcomed_before_start",
@@ -114,6 +115,7 @@ def row(n, samples_file, kafka_file, sim_files):
     t0 = min(s["measure_start_ms"] for s in sims) / 1000.0
     r["hub_threads_max"] = max((s[2] for s in samples), default=0)
     r["hub_rss_max_kib"] = max((s[3] for s in samples), default=0)
+    r["hub_fds_max"] = max((s[4] for s in samples), default=0)
     r["hub_cpu_s"] = (samples[-1][1] - samples[0][1]) if samples else 0.0
     cpu_measured = (samples[-1][1] - cpu_at(samples, t0)) if samples else 0.0
     r["hub_cpu_measured_s"] = cpu_measured
@@ -131,7 +133,7 @@ def fmt(v, spec="{:,}"):
 
 def table(rows_file):
     rows = [json.loads(line) for line in open(rows_file) if line.strip()]
-    print("| agents | conns | welcomed | hub threads max | hub RSS max | hub CPU s | "
+    print("| agents | conns | welcomed | hub threads / fds max | hub RSS max | hub CPU s | "
           "hub µs / acked record | ack p50 / p99 / max (ms) | batches offered / sent / not sent | "
           "records sent / acked / in Kafka | duplicates | stream errors | sim CPU s / RSS |")
     print("|" + "---|" * 13)
@@ -143,7 +145,7 @@ def table(rows_file):
         print("| {n} | {conns} | {wel} | {thr} | {rss} | {cpu} | {us} | {p50} / {p99} / {mx} | "
               "{off} / {sent} / {ns} | {rs} / {ra} / {rk} | {dup} | {err} | {scpu} / {srss} |".format(
                   n=fmt(r["n"]), conns=fmt(r["connections"]), wel=fmt(r["streams_welcomed"]),
-                  thr=fmt(r["hub_threads_max"]),
+                  thr="%s / %s" % (fmt(r["hub_threads_max"]), fmt(r.get("hub_fds_max"))),
                   rss="%.0f MiB" % (r["hub_rss_max_kib"] / 1024.0),
                   cpu="%.1f" % r["hub_cpu_s"],
                   us=fmt(r["hub_us_per_acked_record"], "{:.1f}"),

@@ -106,14 +106,14 @@ BOOT="$("$ROOT/scripts/kafka.sh" start "$RUN/kafka" 2> /dev/null)"
 # log set-up); warm it up with an idempotent producer first.
 seq 50000 | kcat -P -b "$BOOT" -t fleet-warmup -X acks=all -X enable.idempotence=true 2> /dev/null
 
-# sampler PID OUT: "unix_s cpu_s threads rss_kib" every second until killed; kills the hub when
+# sampler PID OUT: "unix_s cpu_s threads rss_kib fds" every second until killed; kills the hub when
 # it passes the thread guard (writes RUN/guard).
 sampler() {
   local pid="$1" out="$2" hz thr
   hz="$(getconf CLK_TCK)"
   while [[ -r "/proc/$pid/stat" ]]; do
     thr="$(awk '/^Threads/ {print $2}' "/proc/$pid/status" 2> /dev/null)" || break
-    echo "$(date +%s.%N) $(awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$pid/stat" 2> /dev/null) $thr $(rss_kib "$pid" 2> /dev/null)" >> "$out"
+    echo "$(date +%s.%N) $(awk -v hz="$hz" '{print ($14 + $15) / hz}' "/proc/$pid/stat" 2> /dev/null) $thr $(rss_kib "$pid" 2> /dev/null) $(ls "/proc/$pid/fd" 2> /dev/null | wc -l)" >> "$out"
     if (( thr > THREAD_GUARD )); then
       echo "hub passed $THREAD_GUARD threads" > "$RUN/guard"
       kill -9 "$pid" 2> /dev/null
@@ -184,7 +184,7 @@ YAML
   for s in "${sims[@]}"; do wait "$s" || sim_ok=0; done
   kill "$SAMPLER" 2> /dev/null || true; wait "$SAMPLER" 2> /dev/null || true
   if [[ -r "/proc/$HUB_PID/stat" ]]; then
-    echo "$(date +%s.%N) $(cpu_s "$HUB_PID") $(awk '/^Threads/ {print $2}' "/proc/$HUB_PID/status") $(rss_kib "$HUB_PID")" >> "$RUN/samples-$N"
+    echo "$(date +%s.%N) $(cpu_s "$HUB_PID") $(awk '/^Threads/ {print $2}' "/proc/$HUB_PID/status") $(rss_kib "$HUB_PID") $(ls "/proc/$HUB_PID/fd" | wc -l)" >> "$RUN/samples-$N"
   fi
   kill "$HUB_PID" 2> /dev/null || true
   wait "$HUB_PID" 2> /dev/null || true
