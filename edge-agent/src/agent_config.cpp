@@ -80,7 +80,14 @@ constexpr std::array kKeys = {
            "drop-oldest|block",
            "At `max_bytes`: `drop-oldest` deletes the oldest records (counted as `oldest`); "
            "`block` stops taking MQTT messages (the broker queues them for the persistent "
-           "session) until acks free space. Also applies when the disk is full."},
+           "session) until acks free space. Also applies when the disk is full: `drop-oldest` "
+           "then deletes the oldest records (counted as `disk_full`), `block` holds MQTT until "
+           "space returns."},
+    KeyDef{"buffer.disk_reserve_bytes", Type::kInt, "2097152", false, 0, 1073741824, {},
+           "Disk space held back in `<path>.reserve` (preallocated). When the disk fills, the "
+           "agent deletes it so that it can still write the transaction that drops the oldest "
+           "records (`drop-oldest`), its counters and state, and open the buffer after a restart "
+           "on a full disk; it is created again once twice its size is free. 0 = no reserve."},
     KeyDef{"buffer.quick_check", Type::kBool, "true", false, 0, kMaxInt, {},
            "Run `PRAGMA quick_check` at start-up; a corrupt or unreadable file is renamed to "
            "`<path>.corrupt-<time>` and the agent starts with an empty buffer."},
@@ -177,6 +184,7 @@ AgentConfig agent_config_from(const config::Values& v) {
   c.buffer.max_age = std::chrono::seconds(v.integer("buffer.max_age_s"));
   c.buffer.block_when_full = v.str("buffer.full_policy") == "block";
   c.buffer.quick_check = v.boolean("buffer.quick_check");
+  c.buffer.disk_reserve_bytes = static_cast<std::uint64_t>(v.integer("buffer.disk_reserve_bytes"));
   c.metrics_listen = v.str("metrics.listen");
 
   c.uplink.hub = v.str("uplink.hub");

@@ -40,6 +40,7 @@ struct AgentConfig {
     std::chrono::seconds max_age{0};
     bool block_when_full = false;
     bool quick_check = true;
+    std::uint64_t disk_reserve_bytes = 2u << 20;
   } buffer;
 
   struct Uplink {

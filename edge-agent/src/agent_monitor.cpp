@@ -50,6 +50,9 @@ struct AgentMonitor::Metrics {
                       "SQLite transactions committed (records per commit = committed / commits)");
     quarantined = counter("edgesync_agent_buffer_quarantined_files_total",
                           "Corrupt buffer files moved aside");
+    dead_lettered = counter("edgesync_agent_records_dead_lettered_total",
+                            "Records the hub refused for good, moved to the dead-letter table "
+                            "(persisted across restarts)");
     auto& drops = prometheus::BuildCounter()
                       .Name("edgesync_agent_records_dropped_total")
                       .Help("Records dropped without an ack, by reason (persisted across restarts)")
@@ -61,14 +64,19 @@ struct AgentMonitor::Metrics {
     bytes = gauge("edgesync_agent_buffer_bytes", "Accounted bytes stored (see buffer.max_bytes)");
     oldest = gauge("edgesync_agent_buffer_oldest_age_seconds", "Age of the oldest stored record");
     full = gauge("edgesync_agent_buffer_full", "1 when the buffer is at buffer.max_bytes");
+    disk_full = gauge("edgesync_agent_buffer_disk_full",
+                      "1 while the disk holding the buffer is full (dropping or holding MQTT)");
+    dead_letter_rows =
+        gauge("edgesync_agent_buffer_dead_letter_records", "Rows in the dead-letter table");
     mqtt_up = gauge("edgesync_agent_mqtt_connected", "1 when connected to the MQTT broker");
     hub_up = gauge("edgesync_agent_hub_connected", "1 when a hub stream is established");
     acked_seq =
         gauge("edgesync_agent_acked_through_seq", "Highest sequence number acked by the hub");
   }
   Mirror received, committed, sent, acked, mqtt_reconnects, hub_sessions, hub_failures,
-      commit_errors, commits, quarantined, dropped[4];
-  prometheus::Gauge *records, *bytes, *oldest, *full, *mqtt_up, *hub_up, *acked_seq;
+      commit_errors, commits, quarantined, dead_lettered, dropped[4];
+  prometheus::Gauge *records, *bytes, *oldest, *full, *disk_full, *dead_letter_rows, *mqtt_up,
+      *hub_up, *acked_seq;
   std::uint64_t last_acked_through = 0;
   std::int64_t last_sync_ns = 0;
   int ticks = 0;
@@ -82,6 +90,10 @@ AgentMonitor::AgentMonitor(Sources src, const std::string& listen)
     server_ = std::make_unique<StatusServer>(listen, registry_, [this](std::string* why) {
       if (!src_.ingest.counters().connected.load()) {
         *why = "not connected to the MQTT broker " + src_.mqtt_uri;
+        return false;
+      }
+      if (src_.buffer.stats().disk_full) {
+        *why = "buffer disk full (see edge-agent buffer status and the log)";
         return false;
       }
       return true;  // the hub may be away: buffering is normal operation
@@ -131,6 +143,7 @@ void AgentMonitor::tick() {
   m.commit_errors.set(b.commit_errors);
   m.commits.set(b.commits);
   m.quarantined.set(b.quarantined_files);
+  m.dead_lettered.set(b.dead_lettered);
   for (int i = 0; i < 4; ++i) m.dropped[i].set(b.dropped[i]);
   m.records->Set(static_cast<double>(b.records));
   m.bytes->Set(static_cast<double>(b.stored_bytes));
@@ -138,6 +151,8 @@ void AgentMonitor::tick() {
   m.oldest->Set(
       b.oldest_received_unix_ns ? static_cast<double>(now - b.oldest_received_unix_ns) / 1e9 : 0);
   m.full->Set(b.full ? 1 : 0);
+  m.disk_full->Set(b.disk_full ? 1 : 0);
+  m.dead_letter_rows->Set(static_cast<double>(b.dead_letter_rows));
   const bool mqtt_ok = in.connected.load(), hub_ok = up.connected.load();
   m.mqtt_up->Set(mqtt_ok ? 1 : 0);
   m.hub_up->Set(hub_ok ? 1 : 0);
@@ -150,7 +165,9 @@ void AgentMonitor::tick() {
   // The snapshot for `edge-agent buffer status`: every 2 s, one small row update each.
   if (m.ticks++ % 2 == 0) {
     std::string err;
-    if (!mqtt_ok)
+    if (b.disk_full)
+      err = "disk full";
+    else if (!mqtt_ok)
       err = "MQTT broker " + src_.mqtt_uri + " not connected";
     else if (!hub_ok && up.failures.load() > 0)
       err = "hub " + src_.hub + " not connected";
@@ -160,6 +177,7 @@ void AgentMonitor::tick() {
                                {"mqtt_state", mqtt_ok ? "connected" : "disconnected"},
                                {"last_sync_unix_ns", std::to_string(m.last_sync_ns)},
                                {"last_error", err},
+                               {"buffer_state", b.disk_full ? "disk full" : "ok"},
                                {"updated_unix_ns", std::to_string(now)}});
   }
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,7 +47,10 @@ struct BufferStats {
   std::uint64_t commits = 0;      // SQLite transactions committed by this process
   std::uint64_t dropped[4] = {};  // persisted totals by DropReason
   std::uint64_t quarantined_files = 0;
-  bool full = false;  // at buffer.max_bytes
+  std::uint64_t dead_lettered = 0;     // persisted total moved to the dead-letter table
+  std::uint64_t dead_letter_rows = 0;  // rows in the dead-letter table now
+  bool full = false;                   // at buffer.max_bytes
+  bool disk_full = false;  // the disk is full: dropping (drop-oldest) or holding MQTT (block)
 };
 
 class Buffer {
@@ -72,8 +76,19 @@ class Buffer {
   virtual std::uint64_t first_unacked_seq() = 0;
   virtual std::uint64_t next_seq() = 0;
 
-  // Bumps and persists the session epoch; returns the new value.
+  // Bumps and persists the session epoch; returns the new value. Never throws: on a full disk
+  // the value lives in memory (still strictly increasing) and is persisted with a later commit.
   virtual std::uint64_t next_epoch() = 0;
+
+  // Random identity of this buffer (32 lowercase hex chars = 128 random bits), created once
+  // with the buffer and never changed; survives quarantine of a corrupt file (stored beside the
+  // sequence floor, like the seq high-water mark). Sent in the hello so a hub can tell two
+  // buffers under one agent id apart.
+  virtual std::string buffer_id() = 0;
+  // The hub refused record `seq` for a permanent reason (e.g. too large for Kafka): move it
+  // into the dead-letter table (kept for the field tech, never resent), counted. Call before
+  // the ack that covers `seq`. No-op when seq is not stored.
+  virtual void dead_letter(std::uint64_t seq, std::string_view reason) = 0;
 
   virtual BufferStats stats() = 0;
 

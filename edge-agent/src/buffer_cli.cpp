@@ -94,13 +94,13 @@ namespace {
 struct TailOpts {
   CommonOpts common;
   std::string n = "10";
-  bool follow = false, hex = false, full = false;
+  bool follow = false, hex = false, full = false, dead_letter = false;
 };
 
 struct PurgeOpts {
   CommonOpts common;
   std::string before, device;
-  bool yes = false;
+  bool yes = false, dead_letter = false;
 };
 
 struct Options {
@@ -122,6 +122,12 @@ std::string tail_line(const StoredRecord& r, bool hex, std::size_t width) {
                      r.device_id + "  " + r.topic + "  ";
   const std::size_t room =
       width == 0 ? 0 : std::max<std::size_t>(width > line.size() ? width - line.size() : 0, 24);
+  if (r.dead_lettered_unix_ns != 0) {
+    const std::string why = "  [dead letter " + iso8601_utc(r.dead_lettered_unix_ns) + ": " +
+                            r.dead_letter_reason + "]";
+    return line + payload_preview(r.payload, hex, room > why.size() ? room - why.size() : 24) +
+           why + "\n";
+  }
   return line + payload_preview(r.payload, hex, room) + "\n";
 }
 
@@ -159,14 +165,16 @@ int run_tail(const TailOpts& o) {
     out.write(o.common.json ? record_to_jsonl(r) : tail_line(r, o.hex, width));
   };
   std::uint64_t last = 0;
-  for (const auto& r : tail_records(db, n)) {
+  for (const auto& r : tail_records(db, n, o.dead_letter)) {
     print(r);
     last = r.seq;
   }
   out.flush();
   if (!o.follow) return 0;
-  if (last == 0) last = count_records(db, {}).max_seq;
-  RecordPager pager(db, {}, last, 500);
+  RecordFilter all;
+  all.dead_letter = o.dead_letter;
+  if (last == 0) last = count_records(db, all).max_seq;
+  RecordPager pager(db, all, last, 500);
   try {
     for (;;) {
       while (auto r = pager.next()) print(*r);
@@ -180,10 +188,11 @@ int run_tail(const TailOpts& o) {
 }
 
 int run_purge(const PurgeOpts& o) {
-  if (o.before.empty() && o.device.empty()) {
-    throw UsageError("say what to delete: --before T and/or --device D");
+  if (o.before.empty() && o.device.empty() && !o.dead_letter) {
+    throw UsageError("say what to delete: --before T and/or --device D, or --dead-letter");
   }
   RecordFilter f;
+  f.dead_letter = o.dead_letter;
   if (!o.before.empty()) f.until_ns = parse_time_option("--before", o.before, now_unix_ns());
   if (!o.device.empty()) f.device = o.device;
   const auto path = resolve_db(o.common);
@@ -193,8 +202,9 @@ int run_purge(const PurgeOpts& o) {
     return 0;
   }
   f.max_seq = c.max_seq;  // records arriving from now on are never deleted by this purge
-  const std::string what =
-      std::to_string(c.records) + " records (" + human_bytes(c.payload_bytes) + ")";
+  const std::string what = std::to_string(c.records) +
+                           (o.dead_letter ? " dead letters (" : " records (") +
+                           human_bytes(c.payload_bytes) + ")";
   if (!o.yes) {
     if (::isatty(STDIN_FILENO) != 1) {
       throw UsageError("refusing to delete " + what +
@@ -213,7 +223,9 @@ int run_purge(const PurgeOpts& o) {
     if (tty) std::cerr << "\rdeleted " << total << " / " << c.records << std::flush;
   });
   if (tty) std::cerr << "\r";
-  std::cout << "deleted " << deleted << " records (counted in meta dropped_purge)";
+  std::cout << "deleted " << deleted
+            << (o.dead_letter ? " dead letters (counted in meta dead_letter_purged)"
+                              : " records (counted in meta dropped_purge)");
   if (deleted < c.records) std::cout << "; " << c.records - deleted << " were acked meanwhile";
   std::cout << "\n";
   return 0;
@@ -281,6 +293,8 @@ void add_buffer_commands(CLI::App& app) {
   tail->add_flag("-f,--follow", t.follow, "Keep printing new records until Ctrl-C");
   tail->add_flag("--hex", t.hex, "Show binary payloads as hex instead of <N bytes binary>");
   tail->add_flag("--full", t.full, "Do not cut payloads to the terminal width");
+  tail->add_flag("--dead-letter", t.dead_letter,
+                 "The dead-letter table (records the hub refused for good, with the reason)");
   tail->callback([tail, opts] { run_command(tail, [&] { return run_tail(opts->tail); }); });
 
   auto& e = opts->exp;
@@ -291,6 +305,8 @@ void add_buffer_commands(CLI::App& app) {
   exp->add_option("--device", e.device, "Only records of this device id")->type_name("D");
   exp->add_option("-o,--out", e.out, "Output file (default stdout)")->type_name("FILE");
   exp->add_flag("--progress", e.progress, "Progress on stderr also when it is not a terminal");
+  exp->add_flag("--dead-letter", e.dead_letter,
+                "Export the dead-letter table (adds reason and dead_lettered columns)");
   exp->footer(std::string("T: ") + kTimeSpecFormats);
   exp->callback([exp, opts] { run_command(exp, [&] { return run_export(opts->exp); }); });
 
@@ -299,6 +315,9 @@ void add_buffer_commands(CLI::App& app) {
       add_command(buf, "purge", "Delete records (counted in meta dropped_purge)", p.common, false);
   purge->add_option("--before", p.before, "Delete records received before T")->type_name("T");
   purge->add_option("--device", p.device, "Delete records of this device id")->type_name("D");
+  purge->add_flag("--dead-letter", p.dead_letter,
+                  "Delete from the dead-letter table (all of it unless --before/--device; "
+                  "counted in meta dead_letter_purged)");
   purge->add_flag("-y,--yes", p.yes, "Do not ask for confirmation");
   purge->footer(std::string("T: ") + kTimeSpecFormats +
                 "\nWithout --yes it asks for confirmation, which needs a terminal.");

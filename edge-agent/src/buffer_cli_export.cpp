@@ -59,6 +59,7 @@ int run_export(const ExportOpts& o) {
                      iso8601_utc(*f.until_ns) + ")");
   }
   if (!o.device.empty()) f.device = o.device;
+  f.dead_letter = o.dead_letter;
   const auto path = resolve_db(o.common);
   const auto db = open_buffer(path, false);
 
@@ -68,7 +69,7 @@ int run_export(const ExportOpts& o) {
   Output out(o.out);
   Progress progress(o.progress || ::isatty(STDERR_FILENO) == 1, count.records);
   std::uint64_t done = 0;
-  if (csv) out.write(kCsvHeader);
+  if (csv) out.write(o.dead_letter ? kCsvHeaderDeadLetter : kCsvHeader);
   if (count.records > 0) {
     RecordPager pager(db, f);
     while (auto r = pager.next()) {
@@ -78,7 +79,8 @@ int run_export(const ExportOpts& o) {
   }
   out.close();
   progress.finish(done);
-  std::cerr << "exported " << done << " records to " << out.name();
+  std::cerr << "exported " << done << (o.dead_letter ? " dead letters" : " records") << " to "
+            << out.name();
   if (done < count.records) {
     std::cerr << " (" << count.records - done
               << " matching records were deleted meanwhile: acked or purged)";

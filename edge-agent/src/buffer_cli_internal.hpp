@@ -30,7 +30,7 @@ struct CommonOpts {
 struct ExportOpts {
   CommonOpts common;
   std::string format, since, until, device, out;
-  bool progress = false;
+  bool progress = false, dead_letter = false;
 };
 
 // --db, else buffer.path of --config, else of /etc/edgesync/edge-agent.yaml when it exists.

@@ -11,6 +11,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 namespace edgesync::agent {
 namespace {
@@ -27,10 +28,34 @@ CREATE TABLE IF NOT EXISTS records(
   qos INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letter(
+  seq INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  received_ns INTEGER NOT NULL,
+  qos INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  dead_lettered_ns INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('epoch', 0), ('schema_version', 1),
   ('dropped_oldest', 0), ('dropped_expired', 0), ('dropped_oversize', 0), ('dropped_purge', 0),
-  ('dropped_disk_full', 0), ('quarantined_files', 0);
+  ('dropped_disk_full', 0), ('quarantined_files', 0), ('dead_lettered', 0),
+  ('dead_letter_purged', 0);
 )sql";
+
+// "" when the file is usable, else why not; `full` is set when the check failed for a full disk.
+struct CheckResult {
+  std::string why;
+  bool full = false;  // not the file's fault (disk full, I/O error creating -shm/-wal, locks)
+};
+
+// Only a damaged file is quarantined: SQLITE_CORRUPT / SQLITE_NOTADB or a failed quick_check.
+// Anything else (a full disk makes creating the -shm fail with SQLITE_IOERR, permissions, locks)
+// says nothing about the data, and moving the file aside would throw records away.
+bool environmental(int rc) {
+  const int primary = rc & 0xff;
+  return primary != SQLITE_CORRUPT && primary != SQLITE_NOTADB;
+}
 
 std::string utc_stamp() {
   const std::time_t t = std::time(nullptr);
@@ -41,8 +66,7 @@ std::string utc_stamp() {
   return buf;
 }
 
-// Returns "" when the file is usable, else why not.
-std::string check_file(const std::string& path) {
+CheckResult check_file(const std::string& path) {
   try {
     sqlite::Db db(path, SQLITE_OPEN_READWRITE);
     db.exec("PRAGMA busy_timeout=10000");
@@ -53,10 +77,10 @@ std::string check_file(const std::string& path) {
       if (!verdict.empty()) verdict += "; ";
       verdict += st.text(0);
     }
-    if (rc != SQLITE_DONE) return "quick_check failed: " + db.errmsg();
-    return verdict == "ok" ? "" : "quick_check: " + verdict.substr(0, 300);
+    if (rc != SQLITE_DONE) return {"quick_check failed: " + db.errmsg(), environmental(rc)};
+    return {verdict == "ok" ? "" : "quick_check: " + verdict.substr(0, 300)};
   } catch (const sqlite::Error& e) {
-    return e.what();
+    return {e.what(), environmental(e.code())};
   }
 }
 
@@ -76,17 +100,25 @@ void quarantine(const std::string& path, const std::string& reason, StoreOpenRes
   r->quarantine_reason = reason;
 }
 
-}  // namespace
-
-sqlite::Db open_store(const std::string& path, bool synchronous_full, bool check,
-                      StoreOpenResult* result) {
+sqlite::Db open_once(const std::string& path, bool synchronous_full, bool check,
+                     StoreOpenResult* result) {
   if (check && std::filesystem::exists(path)) {
-    if (auto why = check_file(path); !why.empty()) quarantine(path, why, result);
+    auto c = check_file(path);
+    if (c.full) {
+      const std::int64_t free = free_disk_bytes(path);
+      throw sqlite::Error(free >= 0 && free < (1 << 20) ? SQLITE_FULL : SQLITE_CANTOPEN,
+                          "cannot check " + path + " (" + c.why + "; " + std::to_string(free) +
+                              " bytes free on its file system)");
+    }
+    if (!c.why.empty()) quarantine(path, c.why, result);
   }
+  std::error_code ec;
+  const bool existed = std::filesystem::file_size(path, ec) > 0 && !ec;
   sqlite::Db db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   db.exec("PRAGMA busy_timeout=10000");
   // Must precede the first table: lets the agent hand free pages back after a long outage drains.
-  db.exec("PRAGMA auto_vacuum=INCREMENTAL");
+  // An existing file keeps its mode (changing it needs a VACUUM; setting it may write).
+  if (!existed) db.exec("PRAGMA auto_vacuum=INCREMENTAL");
   db.exec("PRAGMA journal_mode=WAL");
   db.exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   db.exec("PRAGMA journal_size_limit=67108864");  // WAL shrinks back to 64 MiB after checkpoints
@@ -101,27 +133,101 @@ sqlite::Db open_store(const std::string& path, bool synchronous_full, bool check
   return db;
 }
 
+}  // namespace
+
+bool is_disk_full_code(int rc) {
+  return (rc & 0xff) == SQLITE_FULL;
+}
+
+sqlite::Db open_store(const std::string& path, bool synchronous_full, bool check,
+                      StoreOpenResult* result, DiskReserve* reserve) {
+  // Nearly no space: let go of the reserve before SQLite needs room for the -shm and -wal.
+  if (const auto free = free_disk_bytes(path); reserve && free >= 0 && free < (1 << 20)) {
+    reserve->release();
+  }
+  try {
+    return open_once(path, synchronous_full, check, result);
+  } catch (const sqlite::Error& e) {
+    const std::int64_t free = free_disk_bytes(path);
+    if (!is_disk_full_code(e.code()) && !(free >= 0 && free < (1 << 20))) throw;
+    const std::uint64_t freed = reserve ? reserve->release() : 0;
+    if (freed == 0) {
+      throw sqlite::Error(
+          e.code(), std::string(e.what()) + " - the disk holding " + path +
+                        " is full and there is no disk reserve to release (buffer."
+                        "disk_reserve_bytes): free space on that file system, then start again");
+    }
+    spdlog::warn("buffer: disk full while opening {}; retrying with the {} bytes of the reserve",
+                 path, freed);
+    return open_once(path, synchronous_full, check, result);
+  }
+}
+
+std::string new_buffer_id() {
+  std::random_device rd;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 4; ++i) {
+    const std::uint32_t v = rd();
+    for (int sh = 28; sh >= 0; sh -= 4) id += kHex[(v >> sh) & 15];
+  }
+  return id;
+}
+
+std::string read_buffer_id(const std::string& db_path) {
+  std::ifstream in(db_path + ".seqfloor");
+  unsigned long long v = 0;
+  std::string key, id;
+  if (in >> v >> key >> id && key == "buffer_id" && valid_buffer_id(id)) return id;
+  return "";
+}
+
+bool valid_buffer_id(const std::string& s) {
+  return s.size() == 32 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 SeqFloor::SeqFloor(std::string db_path) : path_(std::move(db_path) + ".seqfloor") {
   std::ifstream in(path_);
   unsigned long long v = 0;
   if (in >> v) reserved_ = v;
+  std::string key, id;
+  if (in >> key >> id && key == "buffer_id" && valid_buffer_id(id)) {
+    buffer_id_ = id;
+  } else {
+    if (!key.empty() || reserved_ > 0) {
+      spdlog::warn("buffer: {} holds no valid buffer_id (32 lowercase hex); creating a new one",
+                   path_);
+    }
+    buffer_id_ = new_buffer_id();
+    id_dirty_ = true;
+  }
 }
 
-bool SeqFloor::ensure(std::uint64_t next_after_commit) {
-  if (next_after_commit <= reserved_ + 1) return true;
-  const std::uint64_t want = next_after_commit + kReserveStep;
+bool SeqFloor::write(std::uint64_t reserved) {
   const std::string tmp = path_ + ".tmp";
-  const std::string text = std::to_string(want) + "\n";
+  const std::string text = std::to_string(reserved) + "\nbuffer_id " + buffer_id_ + "\n";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
             ::fsync(fd) == 0;
+  last_errno_ = ok ? 0 : errno;
   if (fd >= 0) ::close(fd);
   ok = ok && std::rename(tmp.c_str(), path_.c_str()) == 0;
   if (!ok) {
-    spdlog::error("buffer: cannot write sequence floor {}: {}", path_, std::strerror(errno));
+    if (last_errno_ == 0) last_errno_ = errno;
+    ::unlink(tmp.c_str());
+    spdlog::error("buffer: cannot write sequence floor {}: {}", path_, std::strerror(last_errno_));
     return false;
   }
+  return true;
+}
+
+bool SeqFloor::ensure(std::uint64_t next_after_commit) {
+  if (next_after_commit <= reserved_ + 1 && !id_dirty_) return true;
+  const std::uint64_t want =
+      next_after_commit <= reserved_ + 1 ? reserved_ : next_after_commit + kReserveStep;
+  if (!write(want)) return false;
   reserved_ = want;
+  id_dirty_ = false;
   return true;
 }
 

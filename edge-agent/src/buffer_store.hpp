@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "disk_reserve.hpp"
 #include "sqlite.hpp"
 
 namespace edgesync::agent {
@@ -18,23 +19,45 @@ struct StoreOpenResult {
 
 // Opens (creating when missing) the writer connection with WAL and the schema. When `check` is
 // set, runs PRAGMA quick_check first; a corrupt or unreadable file (and its -wal/-shm) is renamed
-// to "<path>.corrupt-<UTC timestamp>" and a fresh database is created.
+// to "<path>.corrupt-<UTC timestamp>" and a fresh database is created. A full disk is not
+// corruption: the file is never quarantined for it; `reserve` (may be null) is released and the
+// open retried, and nothing is written at open that is not needed (an existing file's
+// auto_vacuum mode is left alone).
 sqlite::Db open_store(const std::string& path, bool synchronous_full, bool check,
-                      StoreOpenResult* result);
+                      StoreOpenResult* result, DiskReserve* reserve = nullptr);
+
+// True for SQLITE_FULL (any extended code) and for errors SQLite reports on ENOSPC.
+bool is_disk_full_code(int rc);
 
 // Sidecar file "<db>.seqfloor": sequence numbers below `reserved_through` may have been handed
 // out. The writer extends the reservation (durably: write, fsync, rename) before it commits a
-// sequence number beyond it; a fresh database starts above it.
+// sequence number beyond it; a fresh database starts above it. The file also holds the buffer
+// identity (128 random bits, 32 lowercase hex), created when missing, so it survives quarantine.
+// Format: "<reserved_through>\nbuffer_id <hex>\n" (files of older agents hold the number only).
 class SeqFloor {
  public:
   explicit SeqFloor(std::string db_path);
   std::uint64_t reserved_through() const { return reserved_; }
-  // Makes sure every seq < `next_after_commit` is covered; returns false (and logs) on I/O error.
+  const std::string& buffer_id() const { return buffer_id_; }
+  // Makes sure every seq < `next_after_commit` is covered and a new buffer id is written;
+  // returns false (and logs, with errno kept in last_errno()) on I/O error.
   bool ensure(std::uint64_t next_after_commit);
+  int last_errno() const { return last_errno_; }
 
  private:
+  bool write(std::uint64_t reserved);
   std::string path_;
   std::uint64_t reserved_ = 0;
+  std::string buffer_id_;
+  bool id_dirty_ = false;
+  int last_errno_ = 0;
 };
+
+// The buffer id stored beside `db_path` (read-only); "" when there is none (yet).
+std::string read_buffer_id(const std::string& db_path);
+
+// 32 lowercase hex characters from std::random_device.
+std::string new_buffer_id();
+bool valid_buffer_id(const std::string& s);
 
 }  // namespace edgesync::agent

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "buffer_store.hpp"
 #include "inspect_format.hpp"
 #include "time_spec.hpp"
 
@@ -68,6 +69,8 @@ AgentState read_state(const sqlite::Db& db) {
       st.mqtt_state = v;
     else if (k == "last_error")
       st.last_error = v;
+    else if (k == "buffer_state")
+      st.buffer_state = v;
     else if (k == "last_sync_unix_ns")
       st.last_sync_unix_ns = to_int(v);
     else if (k == "updated_unix_ns")
@@ -90,6 +93,15 @@ void read_records(const sqlite::Db& db, BufferStatus& s) {
   s.newest_received_unix_ns = st.int64(5);
 }
 
+void read_dead_letters(const sqlite::Db& db, BufferStatus& s) {
+  if (!has_table(db, "dead_letter")) return;  // file of an older agent
+  sqlite::Stmt st(db, "SELECT count(*), coalesce(sum(length(payload)), 0) FROM dead_letter");
+  if (st.step() != SQLITE_ROW)
+    throw sqlite::Error(0, "reading dead letters failed: " + db.errmsg());
+  s.dead_letter_records = static_cast<std::uint64_t>(st.int64(0));
+  s.dead_letter_payload_bytes = static_cast<std::uint64_t>(st.int64(1));
+}
+
 void read_meta(const sqlite::Db& db, BufferStatus& s) {
   if (!has_table(db, "meta")) return;
   sqlite::Stmt meta(db, "SELECT key, value FROM meta");
@@ -102,6 +114,10 @@ void read_meta(const sqlite::Db& db, BufferStatus& s) {
       s.epoch = v;
     else if (k == "quarantined_files")
       s.quarantined_files = v;
+    else if (k == "dead_lettered")
+      s.dead_lettered = v;
+    else if (k == "dead_letter_purged")
+      s.dead_letter_purged = v;
     else if (k.starts_with("dropped_"))
       s.dropped[k.substr(8)] = v;
   }
@@ -139,11 +155,17 @@ BufferStatus read_buffer_status(const std::string& db_path) {
   db.exec("BEGIN");  // one read transaction: all figures come from the same snapshot
   read_records(db, s);
   read_meta(db, s);
+  read_dead_letters(db, s);
   s.state = read_state(db);
   db.exec("COMMIT");
+  s.buffer_id = read_buffer_id(db_path);
   s.file_bytes = file_size_or_zero(db_path) + file_size_or_zero(db_path + "-wal");
   s.read_at_unix_ns = now_unix_ns();
   return s;
+}
+
+bool disk_full(const BufferStatus& s) {
+  return !state_stale(s) && s.state.buffer_state == "disk full";
 }
 
 nlohmann::json to_json(const BufferStatus& s) {
@@ -157,32 +179,46 @@ nlohmann::json to_json(const BufferStatus& s) {
   const auto& a = s.state;
   std::optional<double> age_s;
   if (a.updated_unix_ns) age_s = static_cast<double>(s.read_at_unix_ns - *a.updated_unix_ns) / 1e9;
-  return nlohmann::json{{"records", s.records},
-                        {"payload_bytes", s.payload_bytes},
-                        {"first_seq", s.first_seq},
-                        {"last_seq", s.last_seq},
-                        {"next_seq", s.next_seq},
-                        {"epoch", s.epoch},
-                        {"oldest_received_unix_ns", s.oldest_received_unix_ns},
-                        {"newest_received_unix_ns", s.newest_received_unix_ns},
-                        {"file_bytes", s.file_bytes},
-                        {"dropped", dropped},
-                        {"quarantined_files", s.quarantined_files},
-                        {"state",
-                         {{"available", a.table_present},
-                          {"hub_state", a.hub_state.value_or("unknown")},
-                          {"mqtt_state", a.mqtt_state.value_or("unknown")},
-                          {"last_sync_unix_ns", opt(a.last_sync_unix_ns)},
-                          {"last_error", opt(a.last_error)},
-                          {"updated_unix_ns", opt(a.updated_unix_ns)},
-                          {"age_s", opt(age_s)},
-                          {"stale", state_stale(s)}}},
-                        {"read_at_unix_ns", s.read_at_unix_ns}};
+  return nlohmann::json{
+      {"buffer_id", s.buffer_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.buffer_id)},
+      {"disk_full", disk_full(s)},
+      {"records", s.records},
+      {"payload_bytes", s.payload_bytes},
+      {"first_seq", s.first_seq},
+      {"last_seq", s.last_seq},
+      {"next_seq", s.next_seq},
+      {"epoch", s.epoch},
+      {"oldest_received_unix_ns", s.oldest_received_unix_ns},
+      {"newest_received_unix_ns", s.newest_received_unix_ns},
+      {"file_bytes", s.file_bytes},
+      {"dropped", dropped},
+      {"quarantined_files", s.quarantined_files},
+      {"dead_letter",
+       {{"total", s.dead_lettered},
+        {"purged", s.dead_letter_purged},
+        {"records", s.dead_letter_records},
+        {"payload_bytes", s.dead_letter_payload_bytes}}},
+      {"state",
+       {{"available", a.table_present},
+        {"hub_state", a.hub_state.value_or("unknown")},
+        {"mqtt_state", a.mqtt_state.value_or("unknown")},
+        {"last_sync_unix_ns", opt(a.last_sync_unix_ns)},
+        {"last_error", opt(a.last_error)},
+        {"buffer_state", a.buffer_state.value_or("unknown")},
+        {"updated_unix_ns", opt(a.updated_unix_ns)},
+        {"age_s", opt(age_s)},
+        {"stale", state_stale(s)}}},
+      {"read_at_unix_ns", s.read_at_unix_ns}};
 }
 
 std::string to_text(const BufferStatus& s) {
   const auto now = s.read_at_unix_ns;
   std::ostringstream o;
+  o << "buffer id      " << (s.buffer_id.empty() ? "-" : s.buffer_id) << "\n";
+  if (disk_full(s)) {
+    o << "DISK FULL      the disk holding the buffer is full: the agent drops the oldest records "
+         "(drop-oldest) or holds MQTT back (block); free space on it\n";
+  }
   o << "records        " << s.records << "\n"
     << "payload bytes  " << s.payload_bytes << " (" << human_bytes(s.payload_bytes) << ")\n"
     << "file bytes     " << s.file_bytes << " (database + WAL)\n"
@@ -199,12 +235,16 @@ std::string to_text(const BufferStatus& s) {
     parts += (parts.empty() ? "" : ", ") + k + " " + std::to_string(v);
   }
   o << "dropped        " << total << " (" << parts << ")\n"
-    << "quarantined    " << s.quarantined_files << " files\n";
+    << "quarantined    " << s.quarantined_files << " files\n"
+    << "dead letters   " << s.dead_letter_records << " stored ("
+    << human_bytes(s.dead_letter_payload_bytes) << "), " << s.dead_lettered
+    << " moved there in total (buffer tail|export --dead-letter)\n";
   const auto& a = s.state;
   o << "hub            " << a.hub_state.value_or("unknown") << "\n"
     << "mqtt           " << a.mqtt_state.value_or("unknown") << "\n"
     << "last sync      " << (a.last_sync_unix_ns ? when(*a.last_sync_unix_ns, now) : "-") << "\n"
-    << "last error     " << (a.last_error && !a.last_error->empty() ? *a.last_error : "-") << "\n";
+    << "last error     " << (a.last_error && !a.last_error->empty() ? *a.last_error : "-") << "\n"
+    << "buffer state   " << a.buffer_state.value_or("unknown") << "\n";
   if (!a.table_present) {
     o << "agent state    unknown (no state table: agent version without it, or never started)\n";
   } else if (!a.updated_unix_ns) {

@@ -20,7 +20,7 @@ namespace edgesync::agent {
 // What the agent reports about itself in the `state` table (absent in files of older agents).
 struct AgentState {
   bool table_present = false;
-  std::optional<std::string> hub_state, mqtt_state, last_error;
+  std::optional<std::string> hub_state, mqtt_state, last_error, buffer_state;
   std::optional<std::int64_t> last_sync_unix_ns, updated_unix_ns;
 };
 
@@ -40,6 +40,10 @@ struct BufferStatus {
   // absent keys count 0) and quarantined_files.
   std::map<std::string, std::uint64_t> dropped;
   std::uint64_t quarantined_files = 0;
+  std::string buffer_id;                 // "" when the .seqfloor file holds none
+  std::uint64_t dead_lettered = 0;       // meta dead_lettered: total ever moved there
+  std::uint64_t dead_letter_purged = 0;  // meta dead_letter_purged: deleted by purge
+  std::uint64_t dead_letter_records = 0, dead_letter_payload_bytes = 0;  // stored now
   AgentState state;
   std::int64_t read_at_unix_ns = 0;  // when this status was taken
 };
@@ -48,6 +52,8 @@ struct BufferStatus {
 sqlite::Db open_buffer(const std::string& db_path, bool writable);
 
 BufferStatus read_buffer_status(const std::string& db_path);
+// True when a running agent (fresh state) reports its disk full.
+bool disk_full(const BufferStatus& s);
 nlohmann::json to_json(const BufferStatus& s);
 std::string to_text(const BufferStatus& s);
 
@@ -57,6 +63,7 @@ struct RecordFilter {
   std::optional<std::int64_t> until_ns;  // received_ns < until
   std::optional<std::string> device;     // device_id == device
   std::optional<std::uint64_t> max_seq;  // seq <= max_seq
+  bool dead_letter = false;  // the dead-letter table instead of the records (with the reason)
 };
 
 struct RecordCount {
@@ -86,10 +93,12 @@ class RecordPager {
 };
 
 // The last n records (seq order) and the highest seq stored (0 when empty).
-std::vector<StoredRecord> tail_records(const sqlite::Db& db, std::size_t n);
+std::vector<StoredRecord> tail_records(const sqlite::Db& db, std::size_t n,
+                                       bool dead_letter = false);
 
 // Deletes matching records in transactions of at most `chunk` rows (BEGIN IMMEDIATE, busy
-// timeout 10 s) and adds each chunk's count to meta dropped_purge in the same transaction.
+// timeout 10 s) and adds each chunk's count to meta dropped_purge (dead letters:
+// dead_letter_purged) in the same transaction.
 // `on_chunk` gets the running total. Returns the number deleted.
 std::uint64_t purge_records(const std::string& db_path, const RecordFilter& f,
                             std::size_t chunk = 5000,

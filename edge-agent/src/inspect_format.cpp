@@ -131,6 +131,10 @@ nlohmann::ordered_json record_to_json(const StoredRecord& r) {
     j["payload"] = r.payload;
   else
     j["payload_b64"] = base64_encode(r.payload);
+  if (r.dead_lettered_unix_ns != 0) {
+    j["reason"] = r.dead_letter_reason;
+    j["dead_lettered"] = iso8601_utc(r.dead_lettered_unix_ns, 9);
+  }
   return j;
 }
 
@@ -150,6 +154,10 @@ std::string record_to_csv(const StoredRecord& r) {
   line += ',' + std::to_string(r.qos);
   line += text ? ",utf8," : ",base64,";
   line += text ? csv_field(r.payload) : base64_encode(r.payload);
+  if (r.dead_lettered_unix_ns != 0) {
+    line += ',' + csv_field(r.dead_letter_reason);
+    line += ',' + std::to_string(r.dead_lettered_unix_ns);
+  }
   line += "\r\n";
   return line;
 }

@@ -23,12 +23,15 @@ std::optional<std::string> base64_decode(std::string_view text);  // nullopt whe
 std::string csv_field(std::string_view s);
 
 // Export formats. JSON: {"seq","received","received_ns","device_id","topic","qos"} plus
-// "payload" (valid UTF-8) or "payload_b64" (anything else). CSV: kCsvHeader columns, encoding is
-// "utf8" or "base64"; lines end with CRLF.
+// "payload" (valid UTF-8) or "payload_b64" (anything else), and for a dead letter
+// (dead_lettered_unix_ns != 0) "reason" and "dead_lettered". CSV: kCsvHeader columns
+// (kCsvHeaderDeadLetter for dead letters), encoding is "utf8" or "base64"; lines end with CRLF.
 nlohmann::ordered_json record_to_json(const StoredRecord& r);  // keys in the order above
 std::string record_to_jsonl(const StoredRecord& r);            // one line, with '\n'
 inline constexpr std::string_view kCsvHeader =
     "seq,received,received_ns,device_id,topic,qos,encoding,payload\r\n";
+inline constexpr std::string_view kCsvHeaderDeadLetter =
+    "seq,received,received_ns,device_id,topic,qos,encoding,payload,reason,dead_lettered_ns\r\n";
 std::string record_to_csv(const StoredRecord& r);  // one line, with CRLF
 
 // A payload for a one-line listing: printable UTF-8 as is (\n \r \t escaped), anything else as

@@ -1,5 +1,6 @@
 // Record queries of the field-tech CLI: count, paged reads, tail, chunked purge.
 #include <algorithm>
+#include <stdexcept>
 
 #include "inspect.hpp"
 
@@ -19,7 +20,7 @@ void bind_filter(sqlite::Stmt& st, const RecordFilter& f, std::uint64_t after) {
   if (f.max_seq) st.bind(5, static_cast<std::int64_t>(*f.max_seq));
 }
 
-StoredRecord row(const sqlite::Stmt& st) {
+StoredRecord row(const sqlite::Stmt& st, bool dead_letter) {
   StoredRecord r;
   r.seq = static_cast<std::uint64_t>(st.int64(0));
   r.device_id = st.text(1);
@@ -27,7 +28,31 @@ StoredRecord row(const sqlite::Stmt& st) {
   r.payload = st.blob(3);
   r.received_unix_ns = st.int64(4);
   r.qos = static_cast<int>(st.int64(5));
+  if (dead_letter) {
+    r.dead_letter_reason = st.text(6);
+    r.dead_lettered_unix_ns = st.int64(7);
+  }
   return r;
+}
+
+const char* table(bool dead_letter) {
+  return dead_letter ? " FROM dead_letter" : " FROM records";
+}
+
+std::string columns(bool dead_letter) {
+  return std::string("SELECT seq, device_id, topic, payload, received_ns, qos") +
+         (dead_letter ? ", reason, dead_lettered_ns" : "") + table(dead_letter);
+}
+
+// Files of agents older than the dead-letter table have none: an empty one reads the same.
+void require_table(const sqlite::Db& db, bool dead_letter) {
+  if (!dead_letter) return;
+  sqlite::Stmt st(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'dead_letter'");
+  if (st.step() != SQLITE_ROW) {
+    throw std::runtime_error("'" + db.path() +
+                             "' has no dead-letter table (written by an older agent: start the "
+                             "current agent once, or there are no dead letters)");
+  }
 }
 
 void check_done(int rc, const sqlite::Db& db, const char* what) {
@@ -36,15 +61,13 @@ void check_done(int rc, const sqlite::Db& db, const char* what) {
   }
 }
 
-constexpr const char* kColumns =
-    "SELECT seq, device_id, topic, payload, received_ns, qos FROM records";
-
 }  // namespace
 
 RecordCount count_records(const sqlite::Db& db, const RecordFilter& f) {
+  require_table(db, f.dead_letter);
   sqlite::Stmt st(db, std::string("SELECT count(*), coalesce(sum(length(payload)), 0), "
-                                  "coalesce(max(seq), 0) FROM records") +
-                          kWhere);
+                                  "coalesce(max(seq), 0)") +
+                          table(f.dead_letter) + kWhere);
   bind_filter(st, f, 0);
   RecordCount c;
   const int rc = st.step();
@@ -60,7 +83,7 @@ RecordCount count_records(const sqlite::Db& db, const RecordFilter& f) {
 RecordPager::RecordPager(const sqlite::Db& db, RecordFilter f, std::uint64_t after_seq,
                          std::size_t page)
     : db_(&db),
-      st_(db, std::string(kColumns) + kWhere + " ORDER BY seq LIMIT ?6"),
+      st_(db, columns(f.dead_letter) + kWhere + " ORDER BY seq LIMIT ?6"),
       f_(std::move(f)),
       after_(after_seq),
       page_(std::max<std::size_t>(page, 1)) {}
@@ -73,7 +96,7 @@ std::optional<StoredRecord> RecordPager::next() {
     bind_filter(st_, f_, after_);
     st_.bind(6, static_cast<std::int64_t>(page_));
     int rc;
-    while ((rc = st_.step()) == SQLITE_ROW) buf_.push_back(row(st_));
+    while ((rc = st_.step()) == SQLITE_ROW) buf_.push_back(row(st_, f_.dead_letter));
     if (rc != SQLITE_DONE) {
       throw sqlite::Error(rc, "reading records failed on '" + db_->path() + "': " + db_->errmsg());
     }
@@ -83,12 +106,13 @@ std::optional<StoredRecord> RecordPager::next() {
   return std::move(buf_[pos_++]);
 }
 
-std::vector<StoredRecord> tail_records(const sqlite::Db& db, std::size_t n) {
-  sqlite::Stmt st(db, std::string(kColumns) + " ORDER BY seq DESC LIMIT ?1");
+std::vector<StoredRecord> tail_records(const sqlite::Db& db, std::size_t n, bool dead_letter) {
+  require_table(db, dead_letter);
+  sqlite::Stmt st(db, columns(dead_letter) + " ORDER BY seq DESC LIMIT ?1");
   st.bind(1, static_cast<std::int64_t>(n));
   std::vector<StoredRecord> out;
   int rc;
-  while ((rc = st.step()) == SQLITE_ROW) out.push_back(row(st));
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(row(st, dead_letter));
   check_done(rc, db, "tail");
   std::reverse(out.begin(), out.end());
   return out;
@@ -97,12 +121,14 @@ std::vector<StoredRecord> tail_records(const sqlite::Db& db, std::size_t n) {
 std::uint64_t purge_records(const std::string& db_path, const RecordFilter& f, std::size_t chunk,
                             const std::function<void(std::uint64_t)>& on_chunk) {
   sqlite::Db db = open_buffer(db_path, true);
+  require_table(db, f.dead_letter);
+  const std::string counter = f.dead_letter ? "dead_letter_purged" : "dropped_purge";
   // The next chunk's upper seq is found by a plain read (no lock); the write transaction then
   // only walks the seq range (after, hi], so a sparse filter never holds the lock for a scan.
-  sqlite::Stmt bound(db, std::string("SELECT max(seq) FROM (SELECT seq FROM records") + kWhere +
-                             " ORDER BY seq LIMIT ?6)");
-  sqlite::Stmt del(db, std::string("DELETE FROM records") + kWhere);
-  sqlite::Stmt bump(db, "UPDATE meta SET value = value + ?1 WHERE key = 'dropped_purge'");
+  sqlite::Stmt bound(db, std::string("SELECT max(seq) FROM (SELECT seq") + table(f.dead_letter) +
+                             kWhere + " ORDER BY seq LIMIT ?6)");
+  sqlite::Stmt del(db, std::string("DELETE") + table(f.dead_letter) + kWhere);
+  sqlite::Stmt bump(db, "UPDATE meta SET value = value + ?1 WHERE key = '" + counter + "'");
   std::uint64_t total = 0, after = 0;
   for (;;) {
     RecordFilter range = f;
@@ -118,7 +144,7 @@ std::uint64_t purge_records(const std::string& db_path, const RecordFilter& f, s
     db.exec("BEGIN IMMEDIATE");
     std::uint64_t n = 0;
     try {
-      db.exec("INSERT OR IGNORE INTO meta(key, value) VALUES ('dropped_purge', 0)");
+      db.exec("INSERT OR IGNORE INTO meta(key, value) VALUES ('" + counter + "', 0)");
       {
         sqlite::StmtScope scope(del);
         bind_filter(del, range, after);
@@ -132,7 +158,7 @@ std::uint64_t purge_records(const std::string& db_path, const RecordFilter& f, s
         bump.bind(1, static_cast<std::int64_t>(n));
         const int rc = bump.step();
         if (rc != SQLITE_DONE)
-          throw sqlite::Error(rc, "updating dropped_purge failed: " + db.errmsg());
+          throw sqlite::Error(rc, "updating " + counter + " failed: " + db.errmsg());
       }
       db.exec("COMMIT");
     } catch (...) {

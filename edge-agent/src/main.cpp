@@ -34,6 +34,7 @@ int run_agent(const std::string& config_path) {
   bo.max_age = cfg.buffer.max_age;
   bo.full_policy = cfg.buffer.block_when_full ? FullPolicy::kBlock : FullPolicy::kDropOldest;
   bo.quick_check = cfg.buffer.quick_check;
+  bo.disk_reserve_bytes = cfg.buffer.disk_reserve_bytes;
   SqliteBuffer buffer(bo);
   Uplink uplink(cfg.uplink, cfg.agent_id, buffer);
   MqttIngest ingest(cfg.mqtt, buffer);

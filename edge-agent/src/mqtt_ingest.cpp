@@ -101,16 +101,27 @@ void MqttIngest::on_connected() {
 
 void MqttIngest::on_message(const std::string& topic, const std::string& payload, int qos) {
   counters_.received.fetch_add(1, std::memory_order_relaxed);
-  if (payload.size() > cfg_.max_payload_bytes) {
+  auto dev = topic_level(topic, cfg_.device_segment);
+  const std::string_view device = dev.empty() ? std::string_view(topic) : dev;
+  const std::size_t hub_limit = max_record_bytes_.load(std::memory_order_relaxed);
+  const std::size_t record_bytes = payload.size() + topic.size() + device.size();
+  const bool over_payload = payload.size() > cfg_.max_payload_bytes;
+  if (over_payload || (hub_limit > 0 && record_bytes > hub_limit)) {
     counters_.dropped_oversize.fetch_add(1, std::memory_order_relaxed);
     buffer_.record_drop(DropReason::kOversize, 1);
-    spdlog::warn("mqtt: dropped {} byte message on topic '{}': over mqtt.max_payload_bytes={}",
-                 payload.size(), topic, cfg_.max_payload_bytes);
+    if (over_payload) {
+      spdlog::warn("mqtt: dropped {} byte message on topic '{}': over mqtt.max_payload_bytes={}",
+                   payload.size(), topic, cfg_.max_payload_bytes);
+    } else {
+      spdlog::warn(
+          "mqtt: dropped message on topic '{}': {} record bytes (payload + topic + device id) "
+          "over the hub's limit of {} (the largest record its Kafka takes)",
+          topic, record_bytes, hub_limit);
+    }
     return;
   }
   IncomingMessage msg;
-  auto dev = topic_level(topic, cfg_.device_segment);
-  msg.device_id = dev.empty() ? topic : std::string(dev);
+  msg.device_id = std::string(device);
   msg.topic = topic;
   msg.payload = payload;
   msg.received_unix_ns = now_unix_ns();

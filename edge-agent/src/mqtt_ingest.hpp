@@ -38,15 +38,26 @@ class MqttIngest {
   void stop();
   const IngestCounters& counters() const { return counters_; }
 
+  // The hub's announced limit: the largest record Kafka takes (0 = no hub limit). Thread-safe.
+  // A message is refused at ingest (counted as an oversize drop, logged, never buffered) when
+  //   payload bytes > mqtt.max_payload_bytes, or
+  //   record bytes  > n, where record bytes = payload + topic + device id bytes
+  // (what the hub puts into the Kafka record besides its fixed headers).
+  void set_max_record_bytes(std::size_t n) { max_record_bytes_.store(n); }
+  std::size_t max_record_bytes() const { return max_record_bytes_.load(); }
+
+  // The message path without MQTT (Paho's callback calls it; tests call it directly).
+  void on_message(const std::string& topic, const std::string& payload, int qos);
+
  private:
   void on_connected();
-  void on_message(const std::string& topic, const std::string& payload, int qos);
 
   AgentConfig::Mqtt cfg_;
   Buffer& buffer_;
   IngestCounters counters_;
   std::unique_ptr<mqtt::async_client> client_;
   std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> max_record_bytes_{0};
   std::thread connect_thread_;
 };
 

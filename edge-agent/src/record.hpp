@@ -22,6 +22,9 @@ struct StoredRecord {
   std::string payload;
   std::int64_t received_unix_ns = 0;
   int qos = 0;
+  // Rows of the dead-letter table only (field CLI, `--dead-letter`): why and when it was moved.
+  std::string dead_letter_reason;
+  std::int64_t dead_lettered_unix_ns = 0;
 };
 
 }  // namespace edgesync::agent

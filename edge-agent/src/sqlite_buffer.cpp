@@ -1,21 +1,18 @@
 #include "sqlite_buffer.hpp"
 
+#include "sqlite_buffer_internal.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 
 namespace edgesync::agent {
+
+using namespace sqlite_buffer_detail;
+
 namespace {
-
-constexpr int kReasons = 4;
-constexpr const char* kDropKeys[kReasons] = {"dropped_oldest", "dropped_expired",
-                                             "dropped_oversize", "dropped_disk_full"};
-
-std::uint64_t scalar_u64(const sqlite::Db& db, const char* sql) {
-  sqlite::Stmt st(db, sql);
-  return st.step() == SQLITE_ROW ? static_cast<std::uint64_t>(st.int64(0)) : 0;
-}
 
 sqlite::Db open_reader(const std::string& path) {
   sqlite::Db db(path, SQLITE_OPEN_READONLY);
@@ -23,34 +20,13 @@ sqlite::Db open_reader(const std::string& path) {
   return db;
 }
 
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-bool is_full_error(int rc) {
-  return (rc & 0xff) == SQLITE_FULL;
-}
-
 }  // namespace
-
-struct SqliteBuffer::Work {
-  std::vector<IncomingMessage> batch;
-  std::uint64_t ack = 0;
-  std::vector<std::pair<std::string, std::string>> state;
-  std::uint64_t external_drops[kReasons] = {};
-  bool expire = false;
-  std::uint64_t emergency_drop_records = 0;  // disk full under drop-oldest
-  // Filled by commit():
-  std::uint64_t added_bytes = 0, acked_records = 0, acked_bytes = 0;
-  std::uint64_t dropped[kReasons] = {}, dropped_records = 0, dropped_bytes = 0;
-  int rc = SQLITE_OK;
-};
 
 SqliteBuffer::SqliteBuffer(SqliteBufferOptions opts)
     : opts_(std::move(opts)),
-      wdb_(open_store(opts_.path, opts_.synchronous_full, opts_.quick_check, &open_result_)),
+      reserve_(opts_.path, opts_.disk_reserve_bytes),
+      wdb_(open_store(opts_.path, opts_.synchronous_full, opts_.quick_check, &open_result_,
+                      &reserve_)),
       insert_(wdb_,
               "INSERT INTO records(seq, device_id, topic, payload, received_ns, qos) "
               "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
@@ -83,7 +59,11 @@ SqliteBuffer::SqliteBuffer(SqliteBufferOptions opts)
                    next_seq_.load());
     }
   }
-  floor_.ensure(next_seq_);
+  floor_.ensure(next_seq_);  // on a full disk: retried before the next commit
+  buffer_id_ = floor_.buffer_id();
+  page_size_ = std::max<std::uint64_t>(512, scalar_u64(wdb_, "PRAGMA page_size"));
+  low_water_ = std::max<std::uint64_t>(opts_.disk_reserve_bytes, 1u << 20);
+  epoch_ = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'epoch'");
   committed_seq_ = next_seq_ - 1;
   for (int r = 0; r < kReasons; ++r) {
     sqlite::Stmt st(wdb_, "SELECT value FROM meta WHERE key = ?1");
@@ -91,12 +71,18 @@ SqliteBuffer::SqliteBuffer(SqliteBufferOptions opts)
     dropped_[r] = st.step() == SQLITE_ROW ? static_cast<std::uint64_t>(st.int64(0)) : 0;
   }
   quarantined_ = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'quarantined_files'");
+  dead_lettered_ = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'dead_lettered'");
+  dead_letter_rows_ = scalar_u64(wdb_, "SELECT count(*) FROM dead_letter");
   refresh_accounting();
+  if (!reserve_.held() && !reserve_.restore() && opts_.disk_reserve_bytes > 0) {
+    spdlog::warn("buffer: no room for the {} byte disk reserve beside {} yet; retried later",
+                 opts_.disk_reserve_bytes, opts_.path);
+  }
   writer_ = std::thread([this] { writer_loop(); });
   spdlog::info(
-      "buffer: opened {} ({} records stored, next seq {}, synchronous={}, commit window "
-      "{}, max {} bytes, max age {} s, when full: {})",
-      opts_.path, stored_records_.load(), next_seq_.load(),
+      "buffer: opened {} (buffer id {}, {} records stored, next seq {}, synchronous={}, commit "
+      "window {}, max {} bytes, max age {} s, when full: {})",
+      opts_.path, buffer_id_, stored_records_.load(), next_seq_.load(),
       opts_.synchronous_full ? "FULL" : "NORMAL", opts_.commit_window, opts_.max_bytes,
       opts_.max_age.count(), opts_.full_policy == FullPolicy::kBlock ? "block" : "drop-oldest");
 }
@@ -117,8 +103,10 @@ void SqliteBuffer::stop() {
 }
 
 bool SqliteBuffer::space_for_more() const {
-  return opts_.full_policy != FullPolicy::kBlock || opts_.max_bytes == 0 ||
-         stored_bytes_.load() < opts_.max_bytes;
+  if (opts_.full_policy != FullPolicy::kBlock) return true;
+  // A full disk holds appends like max_bytes, except a batch already queued (it is retried).
+  if (disk_full_.load() && !pending_.empty()) return false;
+  return opts_.max_bytes == 0 || stored_bytes_.load() < opts_.max_bytes;
 }
 
 AppendStatus SqliteBuffer::append(IncomingMessage msg) {
@@ -164,7 +152,7 @@ void SqliteBuffer::writer_loop() {
       }
       const bool idle = pending_.empty() && requested_ack_ <= applied_ack_;
       if (idle && stopping_) break;
-      if (stopping_ && failures > 20) {
+      if (stopping_ && failures > (disk_full_ ? 3 : 20)) {
         spdlog::error("buffer: giving up at shutdown with {} messages not committed",
                       pending_.size());
         break;
@@ -182,28 +170,32 @@ void SqliteBuffer::writer_loop() {
       w.expire = true;
       next_expiry = clock::now() + opts_.expiry_interval;
     }
-    if (disk_full_ && opts_.full_policy == FullPolicy::kDropOldest) {
+    // After SQLITE_FULL (once per failure): drop a tenth of the buffer to make room at once.
+    if (emergency_.exchange(false) && opts_.full_policy == FullPolicy::kDropOldest) {
       w.emergency_drop_records = std::max<std::uint64_t>(512, stored_records_.load() / 10);
+      // and shrink the database to what its file holds, so the checkpoint needs no new space
+      // and the WAL can start over.
+      w.vacuum_pages = 1u << 20;
     }
     const bool has_work = !w.batch.empty() || w.ack > applied_ack_ || !w.state.empty() ||
-                          w.expire || w.emergency_drop_records > 0;
-    const bool ok = !has_work || commit(w);
-    {
-      std::lock_guard lk(mu_);
-      if (ok) {
-        committed_ += w.batch.size();
-        committed_seq_ = next_seq_.load() - 1;
-        applied_ack_ = std::max(applied_ack_, w.ack);
-        failures = 0;
-      } else {
-        // Keep order: the failed batch goes back in front of what arrived meanwhile.
-        pending_.insert(pending_.begin(), std::make_move_iterator(w.batch.begin()),
-                        std::make_move_iterator(w.batch.end()));
-        for (auto& kv : w.state) pending_state_.push_back(std::move(kv));
-        for (int r = 0; r < kReasons; ++r) pending_drops_[r] += w.external_drops[r];
-        ++failures;
-      }
+                          w.expire || w.emergency_drop_records > 0 || epoch_dirty_.load();
+    bool ok = true;
+    if (has_work && disk_full_ && !w.batch.empty()) {
+      // Disk full: acks, drops, counters and state go first in a transaction of their own, so
+      // inserts that do not fit cannot hold back what frees space.
+      Work rows;
+      rows.batch.swap(w.batch);
+      // Only the batch counts as a (consecutive) failure: shutdown gives up after 20 of them.
+      int room_failures = 0;
+      ok = commit(w);
+      finish(w, ok, room_failures);
+      ok = ok && commit(rows);
+      finish(rows, ok, failures);
+    } else {
+      ok = !has_work || commit(w);
+      finish(w, ok, failures);
     }
+    if (disk_full_ || !reserve_.held()) check_space_returned();
     committed_cv_.notify_all();
     if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50 * failures, 1000)));
     if (ok && clock::now() >= next_maintenance) {
@@ -216,78 +208,67 @@ void SqliteBuffer::writer_loop() {
   committed_cv_.notify_all();
 }
 
-std::uint64_t SqliteBuffer::drop_prefix(std::uint64_t through, DropReason reason, Work& w) {
-  sqlite::Stmt st(wdb_,
-                  "SELECT count(*), coalesce(sum(length(payload) + length(topic) + "
-                  "length(device_id) + 32), 0) FROM records WHERE seq <= ?1");
-  st.bind(1, static_cast<std::int64_t>(through));
-  if (st.step() != SQLITE_ROW) return 0;
-  const auto n = static_cast<std::uint64_t>(st.int64(0));
-  const auto bytes = static_cast<std::uint64_t>(st.int64(1));
-  if (n == 0) return 0;
-  sqlite::StmtScope scope(delete_);
-  delete_.bind(1, static_cast<std::int64_t>(through));
-  if ((w.rc = delete_.step()) != SQLITE_DONE) return 0;
-  w.dropped[static_cast<int>(reason)] += n;
-  w.dropped_records += n;
-  w.dropped_bytes += bytes;
-  return n;
+void SqliteBuffer::finish(Work& w, bool ok, int& failures) {
+  std::lock_guard lk(mu_);
+  if (ok) {
+    committed_ += w.batch.size();
+    committed_seq_ = next_seq_.load() - 1;
+    applied_ack_ = std::max(applied_ack_, w.ack);
+    failures = 0;
+    return;
+  }
+  // Keep order: the failed batch goes back in front of what arrived meanwhile.
+  pending_.insert(pending_.begin(), std::make_move_iterator(w.batch.begin()),
+                  std::make_move_iterator(w.batch.end()));
+  for (auto& kv : w.state) pending_state_.push_back(std::move(kv));
+  for (int r = 0; r < kReasons; ++r) pending_drops_[r] += w.external_drops[r];
+  ++failures;
 }
 
-bool SqliteBuffer::enforce_bounds(Work& w, std::uint64_t* freed) {
-  // Expiry: the oldest records (seq order ~ receive order) older than max_age.
-  const auto scan_prefix = [&](auto&& keep_going) -> std::uint64_t {
-    std::uint64_t cursor = 0, last = 0;
-    for (bool more = true; more;) {
-      more = false;
-      sqlite::StmtScope scope(oldest_);
-      oldest_.bind(1, static_cast<std::int64_t>(cursor));
-      int rc;
-      while ((rc = oldest_.step()) == SQLITE_ROW) {
-        cursor = static_cast<std::uint64_t>(oldest_.int64(0));
-        if (!keep_going(oldest_.int64(1), static_cast<std::uint64_t>(oldest_.int64(2))))
-          return last;
-        last = cursor;
-        more = true;
-      }
-      if (rc != SQLITE_DONE) return last;
+void SqliteBuffer::note_disk_full() {
+  emergency_ = true;
+  if (!disk_full_.exchange(true)) {
+    spdlog::error("buffer: DISK FULL on {}: {}", opts_.path,
+                  opts_.full_policy == FullPolicy::kBlock
+                      ? "holding back MQTT (the broker keeps the messages) until space frees"
+                      : "dropping the oldest records (counted as disk_full) to go on");
+  }
+  reserve_.release();
+}
+
+void SqliteBuffer::check_space_returned() {
+  using clock = std::chrono::steady_clock;
+  static constexpr auto kEvery = std::chrono::seconds(2);
+  const auto now = clock::now();
+  if (now < next_space_check_) return;
+  next_space_check_ = now + kEvery;
+  std::lock_guard wl(wmu_);
+  const std::int64_t free = usable_disk_bytes();
+  const auto room = static_cast<std::uint64_t>(std::max<std::int64_t>(free, 0)) +
+                    scalar_u64(wdb_, "PRAGMA freelist_count") * page_size_;
+  if (disk_full_ && opts_.max_page_count == 0 && free >= 0 && room >= 2 * low_water_) {
+    bool idle;
+    {
+      std::lock_guard lk(mu_);
+      idle = pending_.empty();
     }
-    return last;
-  };
-  if (w.expire) {
-    const std::int64_t cutoff =
-        now_ns() - std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.max_age).count();
-    if (auto last = scan_prefix([&](std::int64_t ns, std::uint64_t) { return ns < cutoff; })) {
-      drop_prefix(last, DropReason::kExpired, w);
-      if (w.rc != SQLITE_DONE && w.rc != SQLITE_OK) return false;
+    // With a batch queued, its next commit tells; with nothing queued, the room does (free
+    // space + free pages, at twice the low-water mark like a commit).
+    if (idle) {
+      disk_full_ = false;
+      spdlog::info("buffer: disk space is back on {} ({} bytes free)", opts_.path, free);
     }
   }
-  if (w.emergency_drop_records > 0 && w.added_bytes == 0) {
-    // Disk full under drop-oldest: make room before inserting (called before the inserts).
-    std::uint64_t n = 0;
-    if (auto last = scan_prefix(
-            [&](std::int64_t, std::uint64_t) { return n++ < w.emergency_drop_records; })) {
-      drop_prefix(last, DropReason::kDiskFull, w);
-      if (w.rc != SQLITE_DONE && w.rc != SQLITE_OK) return false;
-    }
-    return true;
+  if (!disk_full_ && free >= static_cast<std::int64_t>(2 * opts_.disk_reserve_bytes)) {
+    reserve_.restore();
   }
-  const std::uint64_t stored = stored_bytes_.load() + w.added_bytes - *freed - w.dropped_bytes;
-  if (opts_.max_bytes > 0 && opts_.full_policy == FullPolicy::kDropOldest &&
-      stored > opts_.max_bytes) {
-    const std::uint64_t excess = stored - opts_.max_bytes;
-    std::uint64_t sum = 0;
-    auto last = scan_prefix([&](std::int64_t, std::uint64_t cost) {
-      if (sum >= excess) return false;
-      sum += cost;
-      return true;
-    });
-    if (last) {
-      drop_prefix(last, DropReason::kOldest, w);
-      if (w.rc != SQLITE_DONE && w.rc != SQLITE_OK) return false;
-    }
-  }
-  return true;
+}
+
+bool SqliteBuffer::persist_epoch_if_needed() {
+  if (!epoch_dirty_) return true;
+  sqlite::Stmt st(wdb_, "UPDATE meta SET value = max(value, ?1) WHERE key = 'epoch'");
+  st.bind(1, static_cast<std::int64_t>(epoch_));
+  return st.step() == SQLITE_DONE;
 }
 
 bool SqliteBuffer::commit(Work& w) {
@@ -295,7 +276,7 @@ bool SqliteBuffer::commit(Work& w) {
   std::uint64_t next = next_seq_.load();
   const std::uint64_t first = next;
   auto fail = [&](const char* what) {
-    const bool full = is_full_error(w.rc);
+    const bool full = is_disk_full_code(w.rc);
     const auto errors = commit_errors_.load() + 1;
     if ((errors & (errors - 1)) == 0)  // 1st, 2nd, 4th, 8th, ... failure: no log flood
       spdlog::error(
@@ -309,19 +290,29 @@ bool SqliteBuffer::commit(Work& w) {
           w.batch.size(), errors);
     wdb_.try_exec("ROLLBACK");
     commit_errors_.fetch_add(1);
-    if (full) disk_full_ = true;
+    if (full) note_disk_full();
     return false;
   };
   if (!w.batch.empty() && !floor_.ensure(next + w.batch.size())) {
-    w.rc = SQLITE_IOERR;
+    w.rc = floor_.last_errno() == ENOSPC ? SQLITE_FULL : SQLITE_IOERR;
     commit_errors_.fetch_add(1);
+    if (w.rc == SQLITE_FULL) note_disk_full();
     return false;
   }
   if ((w.rc = wdb_.try_exec("BEGIN IMMEDIATE")) != SQLITE_OK) return fail("BEGIN");
+  if (!w.batch.empty() && opts_.max_page_count == 0 && !plan_space(w)) {
+    wdb_.try_exec("ROLLBACK");  // block policy on a full disk: the batch waits, no error
+    return false;
+  }
   std::uint64_t no_freed = 0;
-  if (w.emergency_drop_records > 0 && !enforce_bounds(w, &no_freed))
+  if ((w.emergency_drop_records > 0 || w.space_drop_bytes > 0) && !enforce_bounds(w, &no_freed))
     return fail("DELETE (disk full)");
   w.emergency_drop_records = 0;
+  w.space_drop_bytes = 0;
+  if (w.vacuum_pages > 0) {
+    const std::string sql = "PRAGMA incremental_vacuum(" + std::to_string(w.vacuum_pages) + ")";
+    if ((w.rc = wdb_.try_exec(sql.c_str())) != SQLITE_OK) return fail("incremental_vacuum");
+  }
   for (const auto& m : w.batch) {
     sqlite::StmtScope scope(insert_);
     insert_.bind(1, static_cast<std::int64_t>(next));
@@ -370,7 +361,13 @@ bool SqliteBuffer::commit(Work& w) {
     set_next_.bind(1, static_cast<std::int64_t>(next));
     if ((w.rc = set_next_.step()) != SQLITE_DONE) return fail("UPDATE next_seq");
   }
+  if (!persist_epoch_if_needed()) {
+    w.rc = sqlite3_errcode(wdb_.get());
+    return fail("UPDATE epoch");
+  }
   if ((w.rc = wdb_.try_exec("COMMIT")) != SQLITE_OK) return fail("COMMIT");
+  epoch_dirty_ = false;
+  if (w.vacuum_pages > 0) wdb_.try_exec("PRAGMA wal_checkpoint(PASSIVE)");  // shrinks the file
 
   next_seq_ = next;
   ++commits_;
@@ -380,47 +377,28 @@ bool SqliteBuffer::commit(Work& w) {
   stored_records_ -= std::min(stored_records_.load(), w.acked_records + w.dropped_records);
   stored_bytes_ += w.added_bytes;
   stored_bytes_ -= std::min(stored_bytes_.load(), w.acked_bytes + w.dropped_bytes);
+  // Drops are logged at most every 10 s (a full buffer under load drops at every commit).
+  const auto now = std::chrono::steady_clock::now();
+  const bool log_now = now >= next_drop_log_;
   for (int r = 0; r < kReasons; ++r) {
     dropped_[r] += w.external_drops[r] + w.dropped[r];
-    if (w.dropped[r] > 0) {
-      spdlog::warn("buffer: dropped {} records ({}) to stay within bounds", w.dropped[r],
-                   drop_reason_name(static_cast<DropReason>(r)));
+    unlogged_drops_[r] += w.dropped[r];
+    if (log_now && unlogged_drops_[r] > 0) {
+      spdlog::warn("buffer: dropped {} records ({}) to stay within bounds{}", unlogged_drops_[r],
+                   drop_reason_name(static_cast<DropReason>(r)),
+                   next_drop_log_.time_since_epoch().count() == 0 ? "" : " (in the last 10 s)");
+      unlogged_drops_[r] = 0;
+      next_drop_log_ = now + std::chrono::seconds(10);
     }
   }
-  if (w.emergency_drop_records > 0 || w.batch.size() > 0) disk_full_ = false;
+  if (!w.batch.empty() && !w.low_space && disk_full_.exchange(false)) {
+    spdlog::info("buffer: records fit on {} again: disk full state over", opts_.path);
+  }
   if (w.acked_records + w.dropped_records > 0 || oldest_ns_.load() == 0) {
     sqlite::Stmt st(wdb_, "SELECT received_ns FROM records ORDER BY seq LIMIT 1");
     oldest_ns_ = st.step() == SQLITE_ROW ? st.int64(0) : 0;
   }
   return true;
-}
-
-void SqliteBuffer::refresh_accounting() {
-  std::lock_guard wl(wmu_);
-  sqlite::Stmt st(wdb_,
-                  "SELECT count(*), coalesce(sum(length(payload) + length(topic) + "
-                  "length(device_id) + 32), 0) FROM records");
-  if (st.step() == SQLITE_ROW) {
-    stored_records_ = static_cast<std::uint64_t>(st.int64(0));
-    stored_bytes_ = static_cast<std::uint64_t>(st.int64(1));
-  }
-  sqlite::Stmt o(wdb_, "SELECT received_ns FROM records ORDER BY seq LIMIT 1");
-  oldest_ns_ = o.step() == SQLITE_ROW ? o.int64(0) : 0;
-}
-
-void SqliteBuffer::maintenance() {
-  refresh_accounting();  // also picks up records purged by the field CLI
-  std::lock_guard wl(wmu_);
-  const auto freelist = scalar_u64(wdb_, "PRAGMA freelist_count");
-  const auto pages = scalar_u64(wdb_, "PRAGMA page_count");
-  if (freelist > 1024 && freelist * 4 > pages) {
-    // Hand back space after a long outage drained (SD cards and small disks).
-    wdb_.try_exec(("PRAGMA incremental_vacuum(" + std::to_string(freelist) + ")").c_str());
-    spdlog::info("buffer: reclaimed {} free pages of {}", freelist, pages);
-  }
-  std::error_code ec;
-  const auto wal = std::filesystem::file_size(opts_.path + "-wal", ec);
-  if (!ec && wal > (16u << 20)) wdb_.try_exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 std::vector<StoredRecord> SqliteBuffer::read_after(std::uint64_t after, std::size_t max_records,
@@ -474,19 +452,6 @@ std::uint64_t SqliteBuffer::first_unacked_seq() {
   return static_cast<std::uint64_t>(min_seq_.int64(0));
 }
 
-std::uint64_t SqliteBuffer::next_epoch() {
-  std::lock_guard wl(wmu_);
-  // max(previous + 1, wall clock ms): grows across restarts and also after the file was replaced.
-  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  sqlite::Stmt st(wdb_, "UPDATE meta SET value = max(value + 1, ?1) WHERE key = 'epoch'");
-  st.bind(1, static_cast<std::int64_t>(now_ms));
-  if (st.step() != SQLITE_DONE)
-    throw sqlite::Error(0, "cannot persist session epoch: " + wdb_.errmsg());
-  return scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'epoch'");
-}
-
 void SqliteBuffer::record_drop(DropReason reason, std::uint64_t n) {
   {
     std::lock_guard lk(mu_);
@@ -517,6 +482,9 @@ BufferStats SqliteBuffer::stats() {
   for (int r = 0; r < kReasons; ++r) s.dropped[r] = dropped_[r].load();
   s.quarantined_files = quarantined_.load();
   s.full = opts_.max_bytes > 0 && s.stored_bytes >= opts_.max_bytes;
+  s.disk_full = disk_full_.load();
+  s.dead_lettered = dead_lettered_.load();
+  s.dead_letter_rows = dead_letter_rows_.load();
   return s;
 }
 

@@ -35,6 +35,7 @@ struct SqliteBufferOptions {
   FullPolicy full_policy = FullPolicy::kDropOldest;
   bool quick_check = true;                        // integrity check + quarantine at start-up
   std::uint64_t max_page_count = 0;               // tests: emulate a full disk (SQLITE_FULL)
+  std::uint64_t disk_reserve_bytes = 0;           // "<path>.reserve", released on a full disk
   std::chrono::seconds maintenance_interval{30};  // accounting refresh, vacuum, WAL truncate
   std::chrono::seconds expiry_interval{5};
   std::chrono::milliseconds commit_delay{0};  // gather time before a commit (window > 0)
@@ -63,6 +64,8 @@ class SqliteBuffer final : public Buffer {
   std::uint64_t first_unacked_seq() override;
   std::uint64_t next_seq() override { return next_seq_.load(); }
   std::uint64_t next_epoch() override;
+  std::string buffer_id() override { return buffer_id_; }
+  void dead_letter(std::uint64_t seq, std::string_view reason) override;
   BufferStats stats() override;
   void record_drop(DropReason reason, std::uint64_t n) override;
   void publish_state(std::vector<std::pair<std::string, std::string>> kv) override;
@@ -72,19 +75,36 @@ class SqliteBuffer final : public Buffer {
   struct Work;  // one transaction's worth of changes
   void writer_loop();
   bool commit(Work& w);
+  void finish(Work& w, bool ok, int& failures);
+  void note_disk_full();           // under wmu_: flag the state, release the disk reserve
+  void check_space_returned();     // writer: clear the state / restore the reserve
+  bool persist_epoch_if_needed();  // under wmu_, inside the writer's transaction
   bool enforce_bounds(Work& w, std::uint64_t* freed_bytes);
+  // Under wmu_ in a transaction with a batch: when the file system is low (below low_water_)
+  // and the free pages cannot hold the batch, enters the disk-full state and plans a drop
+  // (drop-oldest) or returns false (block: the batch waits).
+  bool plan_space(Work& w);
+  // Free bytes on the buffer's file system minus what the WAL and the next checkpoint will
+  // still take (under wmu_); -1 when unknown.
+  std::int64_t usable_disk_bytes();
   std::uint64_t drop_prefix(std::uint64_t max_seq_inclusive, DropReason reason, Work& w);
   void maintenance();
   void refresh_accounting();
-  bool space_for_more() const;
+  bool space_for_more() const;  // under mu_
 
   SqliteBufferOptions opts_;
   StoreOpenResult open_result_;
-  std::mutex wmu_;  // guards the writer connection
+  DiskReserve reserve_;  // before wdb_: opening on a full disk may need it
+  std::mutex wmu_;       // guards the writer connection, reserve_ and the epoch below
   sqlite::Db wdb_;
   sqlite::Stmt insert_, delete_, set_next_, add_counter_, set_state_, oldest_;
   SeqFloor floor_;
-  std::mutex rmu_;  // guards the reader connection
+  std::string buffer_id_;
+  std::uint64_t page_size_ = 4096;
+  std::uint64_t low_water_ = 1u << 20;    // max(disk_reserve_bytes, 1 MiB)
+  std::uint64_t epoch_ = 0;               // last epoch handed out (under wmu_)
+  std::atomic<bool> epoch_dirty_{false};  // epoch_ not yet persisted (disk full)
+  std::mutex rmu_;                        // guards the reader connection
   sqlite::Db rdb_;
   sqlite::Stmt select_, min_seq_;
 
@@ -107,6 +127,12 @@ class SqliteBuffer final : public Buffer {
   std::atomic<std::uint64_t> dropped_[4] = {};
   std::atomic<std::uint64_t> quarantined_{0};
   std::atomic<bool> disk_full_{false};
+  std::atomic<std::uint64_t> dead_lettered_{0}, dead_letter_rows_{0};
+  std::chrono::steady_clock::time_point next_space_check_{};  // writer thread only
+  std::chrono::steady_clock::time_point next_drop_log_{};     // under wmu_
+  std::chrono::steady_clock::time_point next_vacuum_{};       // under wmu_
+  std::uint64_t unlogged_drops_[4] = {};                      // under wmu_
+  std::atomic<bool> emergency_{false};  // SQLITE_FULL seen: drop a tenth (drop-oldest)
   std::thread writer_;
 };
 

@@ -109,6 +109,8 @@ class CheckingBuffer : public agent::Buffer {
   std::uint64_t next_seq() override { return inner_.next_seq(); }
   std::uint64_t next_epoch() override { return inner_.next_epoch(); }
   agent::BufferStats stats() override { return inner_.stats(); }
+  std::string buffer_id() override { return inner_.buffer_id(); }
+  void dead_letter(std::uint64_t s, std::string_view r) override { inner_.dead_letter(s, r); }
   std::atomic<int> violations_{0};
   std::atomic<std::uint64_t> max_ack_{0};
   std::atomic<bool> drop_acks_{false};  // simulates acks lost on the way (crash before delete)

@@ -1,0 +1,105 @@
+// SqliteBuffer: session epoch and dead letters (short transactions under the writer's lock).
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "sqlite_buffer.hpp"
+#include "sqlite_buffer_internal.hpp"
+
+namespace edgesync::agent {
+
+using namespace sqlite_buffer_detail;
+
+std::uint64_t SqliteBuffer::next_epoch() {
+  std::lock_guard wl(wmu_);
+  // max(previous + 1, wall clock ms): grows across restarts and also after the file was replaced.
+  const auto now_ms =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  const std::uint64_t want = std::max(epoch_ + 1, now_ms);
+  std::string why;
+  try {
+    sqlite::Stmt st(wdb_, "UPDATE meta SET value = max(value + 1, ?1) WHERE key = 'epoch'");
+    st.bind(1, static_cast<std::int64_t>(want));
+    const int rc = st.step();
+    if (rc == SQLITE_DONE) {
+      epoch_ = std::max(want, scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'epoch'"));
+      epoch_dirty_ = false;
+      return epoch_;
+    }
+    why = wdb_.errmsg();
+    if (is_disk_full_code(rc)) note_disk_full();
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  // Never fatal: the value only has to grow, in this process and after it (persisted with the
+  // next commit, and a restart takes max(stored + 1, wall clock) again).
+  epoch_ = want;
+  if (epoch_dirty_.exchange(true)) return epoch_;  // logged once per episode
+  spdlog::warn(
+      "buffer: cannot persist session epoch on {} ({}); using {} from memory until a "
+      "commit can store it",
+      opts_.path, why, epoch_);
+  return epoch_;
+}
+
+void SqliteBuffer::dead_letter(std::uint64_t seq, std::string_view reason) {
+  constexpr int kAttempts = 5;
+  for (int attempt = 1; attempt <= kAttempts; ++attempt) {
+    std::unique_lock wl(wmu_);
+    int rc = wdb_.try_exec("BEGIN IMMEDIATE");
+    std::uint64_t moved = 0, bytes = 0;
+    if (rc == SQLITE_OK) {
+      sqlite::Stmt cost(wdb_,
+                        "SELECT length(payload) + length(topic) + length(device_id) + 32 FROM "
+                        "records WHERE seq = ?1");
+      cost.bind(1, static_cast<std::int64_t>(seq));
+      if ((rc = cost.step()) == SQLITE_ROW) {
+        bytes = static_cast<std::uint64_t>(cost.int64(0));
+        sqlite::Stmt ins(wdb_,
+                         "INSERT OR REPLACE INTO dead_letter(seq, device_id, topic, payload, "
+                         "received_ns, qos, reason, dead_lettered_ns) SELECT seq, device_id, "
+                         "topic, payload, received_ns, qos, ?2, ?3 FROM records WHERE seq = ?1");
+        ins.bind(1, static_cast<std::int64_t>(seq));
+        ins.bind(2, reason);
+        ins.bind(3, now_ns());
+        sqlite::Stmt del(wdb_, "DELETE FROM records WHERE seq = ?1");
+        del.bind(1, static_cast<std::int64_t>(seq));
+        sqlite::Stmt bump(wdb_, "UPDATE meta SET value = value + 1 WHERE key = 'dead_lettered'");
+        if ((rc = ins.step()) == SQLITE_DONE && (rc = del.step()) == SQLITE_DONE &&
+            (rc = bump.step()) == SQLITE_DONE) {
+          moved = 1;
+          rc = SQLITE_OK;
+        }
+      } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;  // not stored (acked, dropped or never committed): nothing to do
+      }
+      if (rc == SQLITE_OK) rc = wdb_.try_exec("COMMIT");
+    }
+    if (rc == SQLITE_OK) {
+      if (moved) {
+        ++dead_lettered_;
+        ++dead_letter_rows_;
+        stored_records_ -= std::min<std::uint64_t>(stored_records_.load(), 1);
+        stored_bytes_ -= std::min(stored_bytes_.load(), bytes);
+        spdlog::warn("buffer: record seq {} moved to the dead-letter table: {}", seq, reason);
+      }
+      return;
+    }
+    const std::string err = wdb_.errmsg();
+    wdb_.try_exec("ROLLBACK");
+    if (is_disk_full_code(rc)) note_disk_full();
+    wl.unlock();
+    if (attempt == kAttempts) {
+      spdlog::error(
+          "buffer: cannot move record seq {} to the dead-letter table on {}: {} (rc={}); the "
+          "record ({}) is lost when the hub's ack covers it",
+          seq, opts_.path, err, rc, reason);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+  }
+}
+
+}  // namespace edgesync::agent

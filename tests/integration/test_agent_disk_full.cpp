@@ -1,0 +1,149 @@
+// A full disk is a state, not a crash: the buffer on a small tmpfs, the hub down, an MQTT flood.
+// The agent keeps running (no restart), drops the oldest records (counted), says "disk full" in
+// /readyz and `buffer status`, and once the hub is up everything not counted as dropped reaches
+// Kafka: gaps in the sequence numbers == the drop counter.
+#include <doctest/doctest.h>
+#include <sys/mount.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "hub_support.hpp"
+#include "services.hpp"
+
+using namespace edgesync::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A tmpfs of `size` mounted on `dir` while it lives (needs root / CAP_SYS_ADMIN).
+class Tmpfs {
+ public:
+  Tmpfs(const std::filesystem::path& dir, const std::string& size) : dir_(dir) {
+    std::filesystem::create_directories(dir_);
+    auto [rc, out] =
+        run_capture({"mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", dir_.string()});
+    mounted_ = rc == 0;
+    why_ = out;
+  }
+  ~Tmpfs() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  Tmpfs(const Tmpfs&) = delete;
+  Tmpfs& operator=(const Tmpfs&) = delete;
+  bool mounted() const { return mounted_; }
+  const std::string& why() const { return why_; }
+
+ private:
+  std::filesystem::path dir_;
+  bool mounted_ = false;
+  std::string why_;
+};
+
+double metric(const std::string& text, const std::string& name) {
+  auto pos = text.find("\n" + name + " ");
+  if (pos == std::string::npos) return -1;
+  return std::stod(text.substr(pos + name.size() + 2));
+}
+
+nlohmann::json status_json(const std::filesystem::path& db) {
+  auto [rc, out] =
+      run_capture({bin("edge-agent"), "buffer", "status", "--db", db.string(), "--json"}, 30s);
+  REQUIRE_MESSAGE(rc == 0, out);
+  return nlohmann::json::parse(out.substr(out.find('{')));
+}
+
+}  // namespace
+
+TEST_CASE("a full disk drops the oldest records, keeps the agent up and recovers by itself") {
+  auto dir = make_temp_dir("diskfull");
+  Tmpfs fs(dir / "disk", "8m");
+  if (!fs.mounted()) {
+    MESSAGE("SKIPPED: cannot mount a tmpfs (needs root or CAP_SYS_ADMIN): " << fs.why());
+    return;
+  }
+  const auto db = dir / "disk" / "buffer.db";
+  Mosquitto mq(dir / "mqtt");
+  const auto topic = unique_topic("diskfull");
+  Hub hub(dir / "hub", {kafka_bootstrap(), topic, ""});  // not started yet: the hub is down
+  const auto id = agent_id("gw-full");
+  const int mport = free_port();
+  Agent agent(dir / "agent", {id, mq.uri(), hub.address(), "", 256, mport});
+  auto cfg = read_file(agent.config());
+  cfg.replace(cfg.find("  path: " + agent.db().string()), 8 + agent.db().string().size(),
+              "  path: " + db.string() + "\n  disk_reserve_bytes: 1048576");
+  write_file(agent.config(), cfg);
+  agent.start();
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
+  CHECK(std::filesystem::exists(db.string() + ".reserve"));
+
+  // ~100k messages of 200 bytes (~25 MB with topic and overhead) into 8 MiB: the disk fills.
+  constexpr std::uint64_t kTotal = 100000;
+  auto sim = start_sim(mq.uri(),
+                       {"--devices", "10", "--count", "10000", "--size", "200", "--rate", "8000"},
+                       dir / "sim.log");
+  bool said_full = false, not_ready = false;
+  wait_until(
+      [&] {
+        if (!said_full) said_full = status_json(db).value("disk_full", false);
+        if (!not_ready) {
+          auto [code, body] = http_get(mport, "/readyz");
+          not_ready = code == 503 && body.find("disk full") != std::string::npos;
+        }
+        return (said_full && not_ready) || !sim->alive();
+      },
+      60s);
+  CHECK_MESSAGE(said_full, "buffer status --json never said disk_full");
+  CHECK_MESSAGE(not_ready, "/readyz never said disk full");
+  REQUIRE(sim->wait(120s) == 0);
+  const auto published = sim_result(dir / "sim.log");
+  REQUIRE(published.acked == kTotal);
+  // Every message reached the buffer (committed or dropped), the agent never restarted.
+  CHECK_MESSAGE(wait_until([&] { return status_json(db)["next_seq"] == kTotal + 1; }, 60s),
+                status_json(db).dump());
+  CHECK(agent.running());
+  CHECK(count_in(agent.log_tail(), "starting as agent") == 1);
+  auto st = status_json(db);
+  const auto dropped = st["dropped"]["disk_full"].get<std::uint64_t>();
+  const auto oldest = st["dropped"]["oldest"].get<std::uint64_t>();
+  MESSAGE("disk full: " << dropped << " records dropped of " << kTotal << ", "
+                        << st["records"].get<std::uint64_t>() << " kept");
+  CHECK(dropped > 0);
+  CHECK(dropped < kTotal);
+  CHECK(st["records"].get<std::uint64_t>() + dropped + oldest == kTotal);
+  // Prometheus says the same.
+  std::string metrics;
+  CHECK_MESSAGE(wait_until(
+                    [&] {
+                      metrics = http_get(mport, "/metrics").second;
+                      return metric(metrics,
+                                    "edgesync_agent_records_dropped_total{reason=\"disk_full\"}") ==
+                             static_cast<double>(dropped);
+                    },
+                    10s),
+                metrics);
+
+  // The hub comes up: the backlog drains and the disk-full state ends without a restart.
+  hub.start();
+  CHECK_MESSAGE(wait_until([&] { return status_json(db)["records"] == 0; }, 120s),
+                status_json(db).dump() << "\n"
+                                       << agent.log_tail());
+  CHECK_MESSAGE(wait_until([&] { return http_get(mport, "/readyz").first == 200; }, 60s),
+                http_get(mport, "/readyz").second);
+  CHECK(wait_until([&] { return !status_json(db)["disk_full"].get<bool>(); }, 30s));
+  CHECK(agent.running());
+
+  // Per-seq accounting: what was not counted as dropped is in Kafka, nothing else is missing.
+  auto recs = read_topic(topic, kTotal - dropped - oldest, 120s);
+  auto rep = check_seqs(recs, id, kTotal);
+  MESSAGE("kafka: " << rep.records << " records, " << rep.distinct << " distinct, " << rep.gaps
+                    << " gaps, " << rep.duplicates << " duplicates");
+  CHECK(rep.gaps == dropped + oldest);
+  CHECK(rep.beyond == 0);
+  CHECK(rep.distinct == kTotal - dropped - oldest);
+
+  // Still taking messages after all that.
+  run_sim(mq.uri(), {"--devices", "1", "--count", "100", "--device-offset", "50"});
+  CHECK(wait_until([&] { return status_json(db)["next_seq"] == kTotal + 101; }, 30s));
+  CHECK(agent.stop() == 0);
+}
