@@ -17,7 +17,7 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::string_view bearer_token(const grpc::ServerContext& ctx) {
+std::string_view bearer_token(const grpc::ServerContextBase& ctx) {
   const auto& md = ctx.client_metadata();
   auto it = md.find("authorization");
   if (it == md.end()) return {};
@@ -123,31 +123,37 @@ void Authenticator::reload_if_changed() {
   }
 }
 
-grpc::Status Authenticator::check(const grpc::ServerContext& ctx, const std::string& agent_id) {
+grpc::Status Authenticator::authenticate(const grpc::ServerContextBase& ctx, Identity* out) {
   const auto auth = ctx.auth_context();
-  const auto identities = auth ? certificate_identities(*auth) : std::vector<std::string>{};
-  if (!identities.empty() && !certificate_proves(identities, agent_id)) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "hello claims agent '" + agent_id +
-                            "' but the client certificate is for '" + identities.front() + "'");
-  }
+  out->certificate = auth ? certificate_identities(*auth) : std::vector<std::string>{};
+  out->token_owner.clear();
   if (tokens_path_.empty()) return grpc::Status::OK;
   const std::string_view token = bearer_token(ctx);
   if (token.empty()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "no `authorization: Bearer <token>` metadata (hub.tokens_file is set)");
   }
-  std::string owner;
   {
     std::lock_guard lk(mu_);
     reload_if_changed();
-    owner = tokens_.owner_of(token);
+    out->token_owner = tokens_.owner_of(token);
   }
-  if (owner.empty()) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "unknown token");
-  if (owner != agent_id) {
+  if (out->token_owner.empty()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "unknown token");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status Identity::permits(const std::string& agent_id) const {
+  if (!certificate.empty() && !certificate_proves(certificate, agent_id)) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "hello claims agent '" + agent_id +
+                            "' but the client certificate is for '" + certificate.front() + "'");
+  }
+  if (!token_owner.empty() && token_owner != agent_id) {
     return grpc::Status(
         grpc::StatusCode::PERMISSION_DENIED,
-        "hello claims agent '" + agent_id + "' but the token belongs to '" + owner + "'");
+        "hello claims agent '" + agent_id + "' but the token belongs to '" + token_owner + "'");
   }
   return grpc::Status::OK;
 }

@@ -1,6 +1,7 @@
 // Agent identity: an agent id is bound to its client certificate (CN or a DNS/URI SAN, verified
-// by gRPC against hub.tls.ca_file) and/or to a token from hub.tokens_file. A hello claiming
-// another id is refused with PERMISSION_DENIED; a missing or unknown token with UNAUTHENTICATED.
+// by gRPC against hub.tls.ca_file) and/or to a token from hub.tokens_file. The call is
+// authenticated when the stream starts, before the hello is read: a missing or unknown token is
+// refused with UNAUTHENTICATED; a hello claiming another id later with PERMISSION_DENIED.
 // Tokens are compared in constant time and never logged.
 #pragma once
 
@@ -40,12 +41,22 @@ std::vector<std::string> certificate_identities(const grpc::AuthContext& auth);
 // `spiffe://edgesync/agent/gw-1` proves `gw-1`).
 bool certificate_proves(const std::vector<std::string>& identities, std::string_view agent_id);
 
+// Who the caller proved to be when the stream started (before anything was read).
+struct Identity {
+  std::vector<std::string> certificate;  // verified client certificate identities, if any
+  std::string token_owner;               // agent id the bearer token belongs to, if tokens are on
+  // OK when the hello's agent id is what the certificate and token prove (or nothing is
+  // required), else PERMISSION_DENIED naming both.
+  grpc::Status permits(const std::string& agent_id) const;
+};
+
 class Authenticator {
  public:
   // Reads the tokens file now (throws when set and unreadable or malformed).
   explicit Authenticator(const HubConfig& cfg);
-  // OK, or UNAUTHENTICATED / PERMISSION_DENIED with a message safe to log (no token).
-  grpc::Status check(const grpc::ServerContext& ctx, const std::string& agent_id);
+  // From the call's metadata and peer certificate alone, when the stream starts: OK (and who the
+  // caller is), or UNAUTHENTICATED with a message safe to log (no token).
+  grpc::Status authenticate(const grpc::ServerContextBase& ctx, Identity* out);
 
  private:
   void reload_if_changed();

@@ -38,6 +38,24 @@ constexpr std::array kKeys = {
            "A stream blocked this long by backpressure gets a `SlowDown` message with "
            "`retry_after_ms` = this value (repeated while it stays blocked); the agent pauses "
            "sending and keeps buffering."},
+    KeyDef{"hub.max_streams", Type::kInt, "12000", false, 1, 1000000, {},
+           "Streams open at once on this replica, all agents together. One more is refused with "
+           "`RESOURCE_EXHAUSTED` before anything is read (the agent retries with backoff; scale "
+           "out or raise this)."},
+    KeyDef{"hub.max_streams_per_connection", Type::kInt, "8", false, 1, 100000, {},
+           "Streams open at once on one TCP connection (an agent uses one). One more is refused "
+           "with `RESOURCE_EXHAUSTED`."},
+    KeyDef{"hub.hello_timeout_ms", Type::kInt, "5000", false, 100, 600000, {},
+           "A stream must send its hello within this time after it opens, or it is ended with "
+           "`DEADLINE_EXCEEDED`."},
+    KeyDef{"hub.max_inflight_bytes", Type::kInt, "268435456", false, 1048576, 68719476736, {},
+           "Hub-wide: bytes of batches read from agents and not yet confirmed by Kafka. When "
+           "reached, streams stop reading (HTTP/2 flow control holds the agents) until Kafka "
+           "confirms; memory stays bounded."},
+    KeyDef{"hub.max_seq_rate", Type::kInt, "1000000", false, 1000, 1000000000, {},
+           "Highest record rate an agent can assign seqs at. A batch may not claim a seq above "
+           "the hello's `next_seq` + this x (seconds since the hello + 1): a crafted seq cannot "
+           "move the hub's watermark far beyond what the agent really has."},
     KeyDef{"hub.tls.enabled", Type::kBool, "false", false, 0, kMaxInt, {},
            "Serve TLS (cert_file and key_file required)."},
     KeyDef{"hub.tls.ca_file", Type::kString, "", false, 0, kMaxInt, {},
@@ -78,6 +96,11 @@ constexpr std::array kKeys = {
            "librdkafka `message.timeout.ms`: a record not confirmed by then fails, the stream "
            "is closed unacked and the agent resends."},
 
+    KeyDef{"kafka.dead_letter_topic", Type::kString, "", false, 0, kMaxInt, {},
+           "Topic for records Kafka refused for a permanent reason (too large, invalid, not "
+           "authorized), with headers `edgesync-error` and `edgesync-original-topic` beside the "
+           "usual ones. Empty: such records go back to the agent (`Ack.rejected`) into its "
+           "dead-letter table; an agent before 1.1 then gets the stream ended as before."},
     KeyDef{"kafka.health_check_ms", Type::kInt, "3000", false, 200, 600000, {},
            "Every this often the hub asks Kafka for metadata (same timeout); /readyz is 503 while "
            "that fails or the producer hit a fatal error."},
@@ -119,6 +142,12 @@ HubConfig hub_config_from(const config::Values& v) {
   c.max_inflight_records_total =
       static_cast<std::size_t>(v.integer("hub.max_inflight_records_total"));
   c.slow_down = std::chrono::milliseconds(v.integer("hub.slow_down_ms"));
+  c.max_streams = static_cast<std::size_t>(v.integer("hub.max_streams"));
+  c.max_streams_per_connection =
+      static_cast<std::size_t>(v.integer("hub.max_streams_per_connection"));
+  c.hello_timeout = std::chrono::milliseconds(v.integer("hub.hello_timeout_ms"));
+  c.max_inflight_bytes = static_cast<std::size_t>(v.integer("hub.max_inflight_bytes"));
+  c.max_seq_rate = static_cast<std::uint64_t>(v.integer("hub.max_seq_rate"));
   c.tls.enabled = v.boolean("hub.tls.enabled");
   c.tls.ca_file = v.str("hub.tls.ca_file");
   c.tls.cert_file = v.str("hub.tls.cert_file");
@@ -146,6 +175,7 @@ HubConfig hub_config_from(const config::Values& v) {
   c.kafka.properties = v.map("kafka.properties");
   c.kafka.delivery_timeout = std::chrono::milliseconds(v.integer("kafka.delivery_timeout_ms"));
   c.kafka.health_check = std::chrono::milliseconds(v.integer("kafka.health_check_ms"));
+  c.kafka.dead_letter_topic = v.str("kafka.dead_letter_topic");
   c.metrics_listen = v.str("metrics.listen");
   c.log_level = v.str("log.level");
   c.log_format = v.str("log.format");

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,11 @@ struct HubConfig {
   std::size_t max_inflight_records = 20000;         // per stream, not yet confirmed by Kafka
   std::size_t max_inflight_records_total = 100000;  // hub-wide (the sink's in_flight())
   std::chrono::milliseconds slow_down{1000};        // blocked this long -> SlowDown(retry_after_ms)
+  std::size_t max_streams = 12000;
+  std::size_t max_streams_per_connection = 8;
+  std::chrono::milliseconds hello_timeout{5000};
+  std::size_t max_inflight_bytes = 256u << 20;
+  std::uint64_t max_seq_rate = 1000000;
   struct Tls {
     bool enabled = false;
     std::string ca_file, cert_file, key_file;
@@ -41,6 +47,7 @@ struct HubConfig {
     std::map<std::string, std::string> properties;
     std::chrono::milliseconds delivery_timeout{120000};
     std::chrono::milliseconds health_check{3000};
+    std::string dead_letter_topic;
   } kafka;
 
   std::string metrics_listen;  // "" = no status server

@@ -45,13 +45,17 @@ HubMetrics::HubMetrics()
                         .Add({})),
       latency_(family(prometheus::BuildHistogram(), *registry_,
                       "edgesync_hub_delivery_latency_seconds",
-                      "Time from produce to Kafka delivery report")
+                      "Per batch: time from produce to the last record's Kafka delivery report")
                    .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01,
                                                                     0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                                                     2.5, 5, 10, 30, 60, 120})),
       kafka_errors_(
           family(prometheus::BuildCounter(), *registry_, "edgesync_hub_kafka_errors_total",
                  "Kafka producer errors and failed deliveries, by librdkafka error name")),
+      dead_lettered_(family(prometheus::BuildCounter(), *registry_,
+                            "edgesync_hub_dead_lettered_total",
+                            "Records Kafka refused for a permanent reason, put aside: to=topic "
+                            "(kafka.dead_letter_topic) or to=agent (Ack.rejected)")),
       in_flight_(family(prometheus::BuildGauge(), *registry_, "edgesync_hub_kafka_in_flight",
                         "Records handed to Kafka and not yet confirmed (all streams)")
                      .Add({})),
@@ -63,9 +67,11 @@ void HubMetrics::stream_rejected(const std::string& reason) {
   rejected_.Add({{"reason", reason}}).Increment();
 }
 
-void HubMetrics::delivered(std::chrono::steady_clock::duration latency, bool ok,
-                           const std::string& error_name) {
+void HubMetrics::batch_durable(std::chrono::steady_clock::duration latency) {
   latency_.Observe(std::chrono::duration<double>(latency).count());
+}
+
+void HubMetrics::delivered(bool ok, const std::string& error_name) {
   if (ok) {
     records_out_.Increment();
   } else {

@@ -22,10 +22,10 @@ class HubMetrics {
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
-  void stream_opened() {
-    streams_open_.Increment();
-    streams_opened_.Increment();
-  }
+  // Admitted (passed authentication and the stream caps): counted open until it ends.
+  void stream_admitted() { streams_open_.Increment(); }
+  // Its hello passed every check and the welcome is on its way.
+  void stream_opened() { streams_opened_.Increment(); }
   void stream_closed() { streams_open_.Decrement(); }
   // `reason` is a short fixed word (bad_hello, unauthenticated, permission_denied, stale_epoch,
   // rate_limited, draining, ...), never client-controlled text.
@@ -35,9 +35,17 @@ class HubMetrics {
   void ack_sent() { acks_.Increment(); }
   void slow_down_sent() { slow_downs_.Increment(); }
   void rate_limited() { rate_limited_.Increment(); }
-  // One delivery report: latency from produce to report; `error_name` empty when ok.
-  void delivered(std::chrono::steady_clock::duration latency, bool ok,
-                 const std::string& error_name);
+  // One delivery report; `error_name` empty when ok.
+  void delivered(bool ok, const std::string& error_name);
+  // A batch's last record resolved: time from its produce to then.
+  void batch_durable(std::chrono::steady_clock::duration latency);
+  // A record Kafka refused for good, put aside: `to` is "topic" (dead-letter topic) or "agent"
+  // (handed back in Ack.rejected).
+  void dead_lettered(const std::string& to) { dead_lettered_.Add({{"to", to}}).Increment(); }
+  double records_in_total() const { return records_in_.Value(); }
+  double duplicates_total() const { return duplicates_.Value(); }
+  double acks_total() const { return acks_.Value(); }
+  double rate_limited_total() const { return rate_limited_.Value(); }
   // A producer error event (broker down, auth failure, ...) by librdkafka error name.
   void kafka_error(const std::string& error_name);
   void set_in_flight(std::size_t n) { in_flight_.Set(static_cast<double>(n)); }
@@ -56,6 +64,7 @@ class HubMetrics {
   prometheus::Counter& rate_limited_;
   prometheus::Histogram& latency_;
   prometheus::Family<prometheus::Counter>& kafka_errors_;
+  prometheus::Family<prometheus::Counter>& dead_lettered_;
   prometheus::Gauge& in_flight_;
   prometheus::Gauge& ready_;
 };

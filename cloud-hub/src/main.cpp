@@ -10,8 +10,8 @@
 #include "edgesync/common/shutdown.hpp"
 #include "edgesync/common/status_server.hpp"
 #include "hub_config.hpp"
-#include "kafka_sink.hpp"
-#include "sync_service.hpp"
+#include "sink/kafka_sink.hpp"
+#include "stream/sync_service.hpp"
 
 namespace {
 
@@ -37,8 +37,10 @@ int run_hub(const std::string& config_path) {
   spdlog::info("cloud-hub {} starting as '{}'", EDGESYNC_VERSION, cfg.hub_id);
 
   HubMetrics metrics;
-  KafkaSink sink(cfg.kafka, &metrics);
-  SyncService service(cfg, sink, &metrics);
+  // Destroyed in reverse: the server first (no new streams), then the sink (its last delivery
+  // reports still reach live streams and the service), then the service.
+  auto sink = std::make_unique<KafkaSink>(cfg.kafka, &metrics);
+  SyncService service(cfg, *sink, &metrics);
   std::unique_ptr<StatusServer> status;
   if (!cfg.metrics_listen.empty()) {
     status = std::make_unique<StatusServer>(cfg.metrics_listen, metrics.registry(),
@@ -48,7 +50,7 @@ int run_hub(const std::string& config_path) {
                                                 *why = "draining (shutting down)";
                                                 ok = false;
                                               } else {
-                                                ok = sink.healthy(why);
+                                                ok = sink->healthy(why);
                                               }
                                               metrics.set_ready(ok);
                                               return ok;
@@ -67,6 +69,11 @@ int run_hub(const std::string& config_path) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  // A transport-level backstop above hub.max_streams_per_connection (which refuses with a
+  // status, a metric and a log line): HTTP/2 never lets one connection open more than this.
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONCURRENT_STREAMS,
+      static_cast<int>(std::min<std::size_t>(2 * cfg.max_streams_per_connection + 8, 1 << 20)));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     spdlog::critical("cannot listen on {} (address in use or not local?)", cfg.listen);
@@ -80,12 +87,14 @@ int run_hub(const std::string& config_path) {
   const auto deadline = std::chrono::system_clock::now() + cfg.shutdown_grace;
   service.begin_drain();
   server->Shutdown(deadline);  // waits for streams to end, cancels the rest at the deadline
+  server.reset();
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::system_clock::now());
-  sink.flush(std::max(left, std::chrono::milliseconds(1000)));
-  const auto& c = service.counters();
+  sink->flush(std::max(left, std::chrono::milliseconds(1000)));
+  status.reset();
+  sink.reset();
   spdlog::info("cloud-hub: stopped; {} records in, {} duplicates skipped, {} acks sent",
-               c.records_in.load(), c.records_duplicate.load(), c.acks_sent.load());
+               metrics.records_in_total(), metrics.duplicates_total(), metrics.acks_total());
   return 0;
 }
 

@@ -36,8 +36,9 @@ int run_agent(const std::string& config_path) {
   bo.quick_check = cfg.buffer.quick_check;
   bo.disk_reserve_bytes = cfg.buffer.disk_reserve_bytes;
   SqliteBuffer buffer(bo);
-  Uplink uplink(cfg.uplink, cfg.agent_id, buffer);
   MqttIngest ingest(cfg.mqtt, buffer);
+  Uplink uplink(cfg.uplink, cfg.agent_id, buffer,
+                [&ingest](std::uint64_t limit) { ingest.set_max_record_bytes(limit); });
   AgentMonitor monitor({buffer, ingest, uplink, cfg.mqtt.uri, cfg.uplink.hub}, cfg.metrics_listen);
   if (monitor.port() > 0) {
     spdlog::info("edge-agent: /healthz /readyz /metrics on port {}", monitor.port());

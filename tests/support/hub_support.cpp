@@ -1,5 +1,6 @@
 #include "hub_support.hpp"
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <set>
@@ -37,6 +38,37 @@ void DedicatedKafka::start() {
 
 void DedicatedKafka::stop() {
   run_capture({kafka_script(), "stop", dir_.string()}, std::chrono::minutes(1));
+}
+
+void create_topic(const std::string& bootstrap, const std::string& topic,
+                  const std::vector<std::pair<std::string, std::string>>& configs) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof(err));
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  if (!rk) throw std::runtime_error(std::string("create_topic: ") + err);
+  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), 1, 1, err, sizeof(err));
+  for (const auto& [k, v] : configs) rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
+  std::string failure;
+  if (!ev) {
+    failure = "no answer in 30 s";
+  } else if (const auto* res = rd_kafka_event_CreateTopics_result(ev)) {
+    std::size_t n = 0;
+    const auto** topics = rd_kafka_CreateTopics_result_topics(res, &n);
+    if (n == 1 && rd_kafka_topic_result_error(topics[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      failure = rd_kafka_topic_result_error_string(topics[0]);
+    }
+  } else {
+    failure = rd_kafka_event_error_string(ev);
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_NewTopic_destroy(nt);
+  rd_kafka_destroy(rk);
+  if (!failure.empty()) throw std::runtime_error("create_topic " + topic + ": " + failure);
 }
 
 HubProcess::HubProcess(const std::filesystem::path& dir, const HubYaml& y)

@@ -71,6 +71,11 @@ class HubProcess {
   std::unique_ptr<Process> proc_;
 };
 
+// Creates `topic` on `bootstrap` with topic configs (e.g. {"max.message.bytes", "50000"});
+// throws on failure. One partition, replication 1.
+void create_topic(const std::string& bootstrap, const std::string& topic,
+                  const std::vector<std::pair<std::string, std::string>>& configs);
+
 struct SeqReport {
   std::uint64_t records = 0, distinct = 0, gaps = 0, duplicates = 0, beyond = 0;
 };

@@ -1,0 +1,50 @@
+// Hub-wide limits a stream must pass before it costs anything (streams open, streams per
+// connection) and the hub-wide bound on bytes held for records Kafka has not confirmed. A stream
+// that finds no room stops reading and waits here; the bytes Kafka confirms wake the waiters.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "refusal.hpp"
+
+namespace edgesync::hub {
+
+struct AdmissionLimits {
+  std::size_t max_streams = 12000;
+  std::size_t max_streams_per_connection = 8;
+  std::size_t max_inflight_bytes = 256u << 20;
+};
+
+class Admission {
+ public:
+  explicit Admission(AdmissionLimits limits) : limits_(limits) {}
+
+  // Counts a new stream of connection `peer`, or says which limit refuses it.
+  std::optional<Refusal> open_stream(const std::string& peer);
+  void close_stream(const std::string& peer);
+  std::size_t open_streams() const;
+
+  // Bytes held for records in flight to Kafka.
+  void hold(std::size_t bytes);
+  void release(std::size_t bytes);
+  std::size_t held() const;
+  // True when there is room now (and `other_full` is false: the caller's own hub-wide bound, e.g.
+  // records in flight); else `wake` is called once from a later release() (check again then).
+  bool room_or_wait(bool other_full, std::function<void()> wake);
+
+ private:
+  AdmissionLimits limits_;
+  mutable std::mutex mu_;
+  std::size_t streams_ = 0;
+  std::unordered_map<std::string, std::size_t> per_peer_;
+  std::size_t held_ = 0;
+  std::vector<std::function<void()>> waiters_;
+};
+
+}  // namespace edgesync::hub
