@@ -18,8 +18,8 @@ using grpc::StatusCode;
 namespace {
 
 struct Hub {
-  explicit Hub(std::function<void(hub::HubConfig&)> tweak = {}, std::set<std::uint64_t> permanent = {},
-               bool dlq = false)
+  explicit Hub(std::function<void(hub::HubConfig&)> tweak = {},
+               std::set<std::uint64_t> permanent = {}, bool dlq = false)
       : sink({}, std::move(permanent), dlq) {
     cfg.hub_id = "unit-hub";
     cfg.hello_timeout = 300ms;
@@ -74,7 +74,8 @@ std::unique_ptr<test::RawStream> welcomed(Hub& h, const std::string& agent, std:
 
 }  // namespace
 
-TEST_CASE("seqs that go backwards are refused with INVALID_ARGUMENT naming the field and not acked") {
+TEST_CASE(
+    "seqs that go backwards are refused with INVALID_ARGUMENT naming the field and not acked") {
   Hub h;
   auto s = welcomed(h, "back-1");
   REQUIRE(s->write(test::batch(1, {1, 2, 3, 5, 4})));
@@ -111,7 +112,8 @@ TEST_CASE("seq 0 and seq 2^64-1 are refused and poison nothing for later session
   CHECK(h.sink.delivered() == std::set<std::uint64_t>{1, 2});
 }
 
-TEST_CASE("a second buffer under a live agent id is refused on its own stream and the first goes on") {
+TEST_CASE(
+    "a second buffer under a live agent id is refused on its own stream and the first goes on") {
   Hub h;
   auto first = welcomed(h, "clone", 1, 10, "buffer-a");
   auto second = h.open();

@@ -72,8 +72,7 @@ TEST_CASE("a hello names its agent in bounded, printable UTF-8") {
   CHECK(hub::check_hello(test::hello("", 1).hello())->field == "hello.agent_id");
   CHECK(hub::check_hello(test::hello("gw\n1", 1).hello())->field == "hello.agent_id");
   CHECK(hub::check_hello(test::hello("gw\xfe", 1).hello())->field == "hello.agent_id");
-  CHECK(hub::check_hello(test::hello(std::string(129, 'a'), 1).hello())->field ==
-        "hello.agent_id");
+  CHECK(hub::check_hello(test::hello(std::string(129, 'a'), 1).hello())->field == "hello.agent_id");
   CHECK(hub::check_hello(test::hello("gw-1", 1, 1, "b\x1b[31m").hello())->field ==
         "hello.buffer_id");
   CHECK(hub::check_hello(test::hello("gw-1", 0).hello())->field == "hello.next_seq");

@@ -25,7 +25,7 @@ std::map<std::string, std::uint64_t> topics_max_message_bytes(
   rd_kafka_AdminOptions_set_request_timeout(opts.get(), static_cast<int>(timeout.count()), errstr,
                                             sizeof(errstr));
   std::unique_ptr<rd_kafka_queue_t, decltype(&rd_kafka_queue_destroy)> q(rd_kafka_queue_new(rk),
-                                                                        &rd_kafka_queue_destroy);
+                                                                         &rd_kafka_queue_destroy);
   rd_kafka_DescribeConfigs(rk, res.data(), res.size(), opts.get(), q.get());
   free_res();
   std::unique_ptr<rd_kafka_event_t, decltype(&rd_kafka_event_destroy)> ev(

@@ -38,7 +38,8 @@ bool StreamReactor::on_record_result(InflightBatch& b, DeliverySlot& slot,
       failed_ = true;
       refuse_locked(Refusal::kKafkaDeliveryFailed,
                     "Kafka delivery of agent '" + agent_ + "' seq " + std::to_string(slot.seq) +
-                        " failed (" + reason + "); records after the last ack are not acked, "
+                        " failed (" + reason +
+                        "); records after the last ack are not acked, "
                         "resend them");
     }
     return false;
@@ -47,8 +48,13 @@ bool StreamReactor::on_record_result(InflightBatch& b, DeliverySlot& slot,
                printable(reason));
   if (!slot.dead_letter) {
     const auto& rec = b.batch().records(static_cast<int>(slot.index));
-    const SinkRecord sr{agent_,           buffer_,       rec.seq(), rec.device_id(),
-                        rec.mqtt_topic(), rec.payload(), rec.received_unix_ns()};
+    const SinkRecord sr{agent_,
+                        buffer_,
+                        rec.seq(),
+                        rec.device_id(),
+                        rec.mqtt_topic(),
+                        rec.payload(),
+                        rec.received_unix_ns()};
     DeliveryResult dres;
     if (deps_.sink.produce_dead_letter(sr, reason, &slot, &dres) == ProduceStatus::kQueued) {
       return true;

@@ -19,8 +19,9 @@ class StreamReactor;
 
 class InflightBatch final : public DeliveryListener {
  public:
-  InflightBatch(std::shared_ptr<StreamReactor> stream, std::unique_ptr<google::protobuf::Arena> arena,
-                const v1::Batch& batch, std::size_t bytes)
+  InflightBatch(std::shared_ptr<StreamReactor> stream,
+                std::unique_ptr<google::protobuf::Arena> arena, const v1::Batch& batch,
+                std::size_t bytes)
       : stream_(std::move(stream)), arena_(std::move(arena)), batch_(batch), bytes_(bytes) {}
 
   const v1::Batch& batch() const { return batch_; }

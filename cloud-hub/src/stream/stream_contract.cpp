@@ -9,8 +9,8 @@ namespace {
 
 // `identity`: names the hub logs and compares (agent, buffer): no control characters either.
 // Record fields only need valid UTF-8 (MQTT allows control characters in topics; logs escape).
-std::optional<Violation> check_text(const std::string& v, const std::string& field,
-                                    std::size_t max, bool required, bool identity = true) {
+std::optional<Violation> check_text(const std::string& v, const std::string& field, std::size_t max,
+                                    bool required, bool identity = true) {
   if (required && v.empty()) return Violation{field, "is empty"};
   if (v.size() > max) {
     return Violation{field, std::to_string(v.size()) + " bytes, more than " + std::to_string(max)};
@@ -21,8 +21,9 @@ std::optional<Violation> check_text(const std::string& v, const std::string& fie
 }
 
 std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) {
-  return a > std::numeric_limits<std::uint64_t>::max() - b ? std::numeric_limits<std::uint64_t>::max()
-                                                           : a + b;
+  return a > std::numeric_limits<std::uint64_t>::max() - b
+             ? std::numeric_limits<std::uint64_t>::max()
+             : a + b;
 }
 
 std::uint64_t sat_mul(std::uint64_t a, std::uint64_t b) {
@@ -49,8 +50,8 @@ std::optional<Violation> check_hello(const v1::Hello& h) {
 
 std::uint64_t seq_ceiling(const StreamState& s, const BatchLimits& limits,
                           std::chrono::steady_clock::duration since_hello) {
-  const auto secs = static_cast<std::uint64_t>(
-      std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(since_hello).count()));
+  const auto secs = static_cast<std::uint64_t>(std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::seconds>(since_hello).count()));
   return sat_add(s.hello_next_seq - 1, sat_mul(limits.max_seq_rate, secs + 1));
 }
 
@@ -60,7 +61,8 @@ std::optional<Violation> check_batch(const v1::Batch& b, const StreamState& s,
   const auto n = static_cast<std::size_t>(b.records_size());
   if (n == 0) return Violation{"batch.records", "is empty"};
   if (n > limits.max_records) {
-    return Violation{"batch.records", std::to_string(n) + " records, more than hub.max_batch_records " +
+    return Violation{"batch.records", std::to_string(n) +
+                                          " records, more than hub.max_batch_records " +
                                           std::to_string(limits.max_records)};
   }
   const std::uint64_t ceiling = seq_ceiling(s, limits, since_hello);
@@ -68,24 +70,32 @@ std::optional<Violation> check_batch(const v1::Batch& b, const StreamState& s,
   std::size_t bytes = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const auto& r = b.records(static_cast<int>(i));
-    const std::string at = "batch.records[" + std::to_string(i) + "]";
-    if (r.seq() == 0) return Violation{at + ".seq", "is 0 (seqs start at 1)"};
+    // The field name is built only for a violation: nothing is allocated per good record.
+    const auto at = [i](const char* field) {
+      return "batch.records[" + std::to_string(i) + "]." + field;
+    };
+    if (r.seq() == 0) return Violation{at("seq"), "is 0 (seqs start at 1)"};
     if (r.seq() <= last) {
-      return Violation{at + ".seq", std::to_string(r.seq()) + " is not above the stream's last seq " +
-                                        std::to_string(last)};
+      return Violation{at("seq"), std::to_string(r.seq()) + " is not above the stream's last seq " +
+                                      std::to_string(last)};
     }
     if (r.seq() < s.first_allowed) {
-      return Violation{at + ".seq", std::to_string(r.seq()) +
-                                        " is below what the hello said the buffer holds (" +
-                                        std::to_string(s.first_allowed) + ")"};
+      return Violation{at("seq"), std::to_string(r.seq()) +
+                                      " is below what the hello said the buffer holds (" +
+                                      std::to_string(s.first_allowed) + ")"};
     }
     if (r.seq() > ceiling) {
-      return Violation{at + ".seq", std::to_string(r.seq()) +
-                                        " is beyond any seq the agent can have assigned yet (" +
-                                        std::to_string(ceiling) + ", hub.max_seq_rate)"};
+      return Violation{at("seq"), std::to_string(r.seq()) +
+                                      " is beyond any seq the agent can have assigned yet (" +
+                                      std::to_string(ceiling) + ", hub.max_seq_rate)"};
     }
-    if (auto v = check_text(r.device_id(), at + ".device_id", kMaxDeviceIdBytes, false, false)) return v;
-    if (auto v = check_text(r.mqtt_topic(), at + ".mqtt_topic", kMaxTopicBytes, true, false)) return v;
+    if (r.device_id().size() > kMaxDeviceIdBytes || !valid_utf8(r.device_id())) {
+      return check_text(r.device_id(), at("device_id"), kMaxDeviceIdBytes, false, false);
+    }
+    if (r.mqtt_topic().empty() || r.mqtt_topic().size() > kMaxTopicBytes ||
+        !valid_utf8(r.mqtt_topic())) {
+      return check_text(r.mqtt_topic(), at("mqtt_topic"), kMaxTopicBytes, true, false);
+    }
     bytes += r.payload().size() + r.device_id().size() + r.mqtt_topic().size();
     last = r.seq();
   }

@@ -125,14 +125,14 @@ void StreamReactor::handle_hello(const v1::Hello& h) {
   if (claim.outcome != SessionRegistry::Outcome::kOk) {
     const bool other = claim.outcome == SessionRegistry::Outcome::kDuplicateBuffer;
     refuse_locked(Refusal::kDuplicateBuffer,
-                  other ? "agent '" + agent_ + "' is already streaming from buffer '" +
-                              claim.live_buffer + "'; this stream's buffer is '" + buffer_ +
-                              "': two buffers under one agent id (give each gateway its own "
-                              "agent.id)"
-                        : "a stream of agent '" + agent_ + "' buffer '" + buffer_ +
-                              "' with epoch " + std::to_string(claim.live_epoch) +
-                              " >= this hello's " + std::to_string(h.epoch()) +
-                              " is live (a copied buffer file?)");
+                  other
+                      ? "agent '" + agent_ + "' is already streaming from buffer '" +
+                            claim.live_buffer + "'; this stream's buffer is '" + buffer_ +
+                            "': two buffers under one agent id (give each gateway its own "
+                            "agent.id)"
+                      : "a stream of agent '" + agent_ + "' buffer '" + buffer_ + "' with epoch " +
+                            std::to_string(claim.live_epoch) + " >= this hello's " +
+                            std::to_string(h.epoch()) + " is live (a copied buffer file?)");
     return;
   }
   registered_ = true;
@@ -186,13 +186,14 @@ void StreamReactor::handle_batch(std::unique_ptr<google::protobuf::Arena> arena,
                                                 "; nothing of this batch is acked");
       return;
     }
-    if (const auto wait = deps_.limiter.admit(agent_, static_cast<std::size_t>(b.records_size()),
-                                              bytes);
+    if (const auto wait =
+            deps_.limiter.admit(agent_, static_cast<std::size_t>(b.records_size()), bytes);
         wait.count() > 0) {
       // Like HTTP 429: nothing of this batch is taken; the agent resends it after the hint.
       deps_.metrics.rate_limited();
       ctx_->AddTrailingMetadata("retry-after-ms", std::to_string(wait.count()));
-      refuse_locked(Refusal::kRateLimited, "agent '" + agent_ + "' is over its rate limit; retry after " +
+      refuse_locked(Refusal::kRateLimited, "agent '" + agent_ +
+                                               "' is over its rate limit; retry after " +
                                                std::to_string(wait.count()) + " ms");
       return;
     }
@@ -202,7 +203,8 @@ void StreamReactor::handle_batch(std::unique_ptr<google::protobuf::Arena> arena,
     const std::uint64_t skip_through = skip_through_;
     for (int i = 0; i < b.records_size(); ++i) {
       if (b.records(i).seq() <= skip_through) continue;  // already durable: ack, do not rewrite
-      ib->slots.push_back(DeliverySlot{ib, b.records(i).seq(), static_cast<std::uint32_t>(i), false});
+      ib->slots.push_back(
+          DeliverySlot{ib, b.records(i).seq(), static_cast<std::uint32_t>(i), false});
     }
     const std::size_t dups = static_cast<std::size_t>(b.records_size()) - ib->slots.size();
     const auto acked_before = tracker_->acked_batch();
@@ -216,13 +218,14 @@ void StreamReactor::handle_batch(std::unique_ptr<google::protobuf::Arena> arena,
   // Produce without the stream's lock: reports for this batch may arrive meanwhile.
   for (auto& slot : ib->slots) {
     const auto& r = b.records(static_cast<int>(slot.index));
-    const SinkRecord rec{agent_,        buffer_,      r.seq(), r.device_id(),
-                         r.mqtt_topic(), r.payload(), r.received_unix_ns()};
+    const SinkRecord rec{
+        agent_, buffer_, r.seq(), r.device_id(), r.mqtt_topic(), r.payload(), r.received_unix_ns()};
     ib->retain();
     DeliveryResult res;
     ProduceStatus st = deps_.sink.produce(rec, &slot, &res);
     for (int tries = 0; st == ProduceStatus::kQueueFull && tries < 200; ++tries) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the hub's own bounds make this rare
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(1));  // the hub's own bounds make this rare
       st = deps_.sink.produce(rec, &slot, &res);
     }
     if (st == ProduceStatus::kQueueFull) {
@@ -307,7 +310,8 @@ void StreamReactor::maybe_write_locked() {
       }
     }
     rejected_.erase(keep, rejected_.end());
-    if (through == sent_through_ && tracker_->acked_batch() == sent_batch_ && a->rejected_size() == 0) {
+    if (through == sent_through_ && tracker_->acked_batch() == sent_batch_ &&
+        a->rejected_size() == 0) {
       m.Clear();  // only rejects above the ack position wait: nothing to say yet
     } else {
       sent_through_ = through;
@@ -317,7 +321,8 @@ void StreamReactor::maybe_write_locked() {
   }
   if (m.msg_case() == v1::HubMessage::MSG_NOT_SET && slow_down_wanted_) {
     slow_down_wanted_ = false;
-    m.mutable_slow_down()->set_retry_after_ms(static_cast<std::uint32_t>(deps_.cfg.slow_down.count()));
+    m.mutable_slow_down()->set_retry_after_ms(
+        static_cast<std::uint32_t>(deps_.cfg.slow_down.count()));
     m.mutable_slow_down()->set_reason(slow_down_reason_);
     deps_.metrics.slow_down_sent();
   }
@@ -390,8 +395,8 @@ void StreamReactor::replaced() {
   std::lock_guard lk(mu_);
   spdlog::info("hub: agent '{}' opened a newer stream of the same buffer; closing this one ({})",
                agent_for_log(), printable(peer_));
-  finish_locked(grpc::Status(grpc::StatusCode::ABORTED,
-                             "a newer stream of this agent's buffer took over"));
+  finish_locked(
+      grpc::Status(grpc::StatusCode::ABORTED, "a newer stream of this agent's buffer took over"));
 }
 
 void StreamReactor::drain() {

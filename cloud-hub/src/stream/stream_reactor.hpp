@@ -55,8 +55,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
                             public std::enable_shared_from_this<StreamReactor> {
  public:
   // Creates an admitted stream (the caller counted it in Admission) and starts reading the hello.
-  static StreamReactor* start(StreamDeps& deps, grpc::CallbackServerContext* ctx,
-                              Identity identity, std::string peer);
+  static StreamReactor* start(StreamDeps& deps, grpc::CallbackServerContext* ctx, Identity identity,
+                              std::string peer);
   StreamReactor(StreamDeps& deps, grpc::CallbackServerContext* ctx, Identity identity,
                 std::string peer);
   ~StreamReactor() override;
