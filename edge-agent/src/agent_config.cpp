@@ -112,7 +112,7 @@ constexpr std::array kKeys = {
            "Most records per batch sent to the hub."},
     KeyDef{"uplink.batch_max_bytes", Type::kInt, "1048576", false, 1024, 67108864, {},
            "Most bytes per batch (a single larger record is still sent alone)."},
-    KeyDef{"uplink.max_inflight_batches", Type::kInt, "4", false, 1, 1024, {},
+    KeyDef{"uplink.max_inflight_batches", Type::kInt, "16", false, 1, 1024, {},
            "Batches sent but not yet acked; bounds memory and resend work after a reconnect."},
     KeyDef{"uplink.backoff_initial_ms", Type::kInt, "200", false, 1, 600000, {},
            "First reconnect wait ceiling; each wait is uniform in [0, ceiling] (full jitter)."},
