@@ -33,8 +33,9 @@ TEST_CASE("a 999,999 B and a 1 MiB payload among small ones: the small ones afte
                                   "sensors/big/x", "-f", file.string()});
     REQUIRE_MESSAGE(rc == 0, out);
   }
-  REQUIRE(run_sim(mq.uri(), {"--devices", "2", "--count", "100", "--client-prefix", "after"})
-              .acked == 200);
+  REQUIRE(
+      run_sim(mq.uri(), {"--devices", "2", "--count", "100", "--client-prefix", "after"}).acked ==
+      200);
 
   const auto recs = read_topic(topic, 400, 120s);
   std::size_t mine = 0, big = 0;

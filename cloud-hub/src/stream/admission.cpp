@@ -29,6 +29,7 @@ std::size_t Admission::open_streams() const {
 void Admission::hold(std::size_t bytes) {
   std::lock_guard lk(mu_);
   held_ += bytes;
+  held_bytes_.store(held_, std::memory_order_relaxed);
 }
 
 void Admission::release(std::size_t bytes) {
@@ -36,6 +37,7 @@ void Admission::release(std::size_t bytes) {
   {
     std::lock_guard lk(mu_);
     held_ -= std::min(held_, bytes);
+    held_bytes_.store(held_, std::memory_order_relaxed);
     wake.swap(waiters_);  // each checks its own condition again
   }
   for (auto& w : wake) w();

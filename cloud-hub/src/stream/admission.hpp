@@ -3,6 +3,7 @@
 // that finds no room stops reading and waits here; the bytes Kafka confirms wake the waiters.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -34,6 +35,10 @@ class Admission {
   void hold(std::size_t bytes);
   void release(std::size_t bytes);
   std::size_t held() const;
+  // Room under hub.max_inflight_bytes now (a hint: room_or_wait decides).
+  bool room() const {
+    return held_bytes_.load(std::memory_order_relaxed) < limits_.max_inflight_bytes;
+  }
   // True when there is room now (and `other_full` is false: the caller's own hub-wide bound, e.g.
   // records in flight); else `wake` is called once from a later release() (check again then).
   bool room_or_wait(bool other_full, std::function<void()> wake);
@@ -44,6 +49,7 @@ class Admission {
   std::size_t streams_ = 0;
   std::unordered_map<std::string, std::size_t> per_peer_;
   std::size_t held_ = 0;
+  std::atomic<std::size_t> held_bytes_{0};  // held_, readable without the lock
   std::vector<std::function<void()>> waiters_;
 };
 

@@ -75,7 +75,11 @@ void StreamReactor::OnReadDone(bool ok) {
   }
   if (finish_wanted_) return;
   const std::size_t bytes = in_.Length();
-  auto arena = std::make_unique<google::protobuf::Arena>();
+  // One arena block holds the parsed batch (strings included) in the common case.
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.start_block_size = std::max<std::size_t>(1024, bytes + bytes / 2 + 512);
+  arena_options.max_block_size = std::max<std::size_t>(arena_options.start_block_size, 64 << 10);
+  auto arena = std::make_unique<google::protobuf::Arena>(arena_options);
   auto* msg = google::protobuf::Arena::CreateMessage<v1::AgentMessage>(arena.get());
   bool parsed;
   {
@@ -246,8 +250,9 @@ void StreamReactor::maybe_read_locked() {
     why = "Kafka has not confirmed hub.max_inflight_records of this stream";
   } else {
     const bool records_full = deps_.sink.in_flight() >= deps_.cfg.max_inflight_records_total;
-    std::weak_ptr<StreamReactor> weak = shared_from_this();
-    if (!deps_.admission.room_or_wait(records_full, [weak] {
+    // The closure (an allocation) is built only when the hub is full, not per read.
+    if ((records_full || !deps_.admission.room()) &&
+        !deps_.admission.room_or_wait(records_full, [weak = weak_from_this()] {
           if (auto s = weak.lock()) s->on_room();
         })) {
       why = records_full ? "Kafka has not confirmed hub.max_inflight_records_total records"
