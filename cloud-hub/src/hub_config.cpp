@@ -31,7 +31,7 @@ constexpr std::array kKeys = {
     KeyDef{"hub.max_inflight_records", Type::kInt, "20000", false, 1, 10000000, {},
            "Per stream: records handed to Kafka but not yet confirmed. When reached, the hub "
            "stops reading from that agent (backpressure through HTTP/2 flow control)."},
-    KeyDef{"hub.max_inflight_records_total", Type::kInt, "100000", false, 1, 100000000, {},
+    KeyDef{"hub.max_inflight_records_total", Type::kInt, "500000", false, 1, 100000000, {},
            "Hub-wide: records handed to Kafka but not yet confirmed, all streams together. When "
            "reached (Kafka slow or down), every stream stops reading; memory stays bounded."},
     KeyDef{"hub.slow_down_ms", Type::kInt, "1000", false, 10, 600000, {},

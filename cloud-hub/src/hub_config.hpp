@@ -23,7 +23,7 @@ struct HubConfig {
   std::size_t max_batch_records = 5000;
   std::size_t max_batch_bytes = 4 << 20;
   std::size_t max_inflight_records = 20000;         // per stream, not yet confirmed by Kafka
-  std::size_t max_inflight_records_total = 100000;  // hub-wide (the sink's in_flight())
+  std::size_t max_inflight_records_total = 500000;  // hub-wide (the sink's in_flight())
   std::chrono::milliseconds slow_down{1000};        // blocked this long -> SlowDown(retry_after_ms)
   std::size_t max_streams = 12000;
   std::size_t max_streams_per_connection = 8;

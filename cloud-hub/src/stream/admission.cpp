@@ -33,14 +33,25 @@ void Admission::hold(std::size_t bytes) {
 }
 
 void Admission::release(std::size_t bytes) {
-  std::vector<std::function<void()>> wake;
+  // A batch confirmed frees about one batch of room: wake the two streams that waited longest,
+  // not all of them (with thousands waiting, waking all per release made the hub's CPU per record
+  // grow with the number of streams). Each checks its own condition again and waits again if
+  // there is still no room.
   {
     std::lock_guard lk(mu_);
     held_ -= std::min(held_, bytes);
     held_bytes_.store(held_, std::memory_order_relaxed);
-    wake.swap(waiters_);  // each checks its own condition again
   }
-  for (auto& w : wake) w();
+  for (int woken = 0; woken < 2;) {
+    std::function<bool()> w;
+    {
+      std::lock_guard lk(mu_);
+      if (waiters_.empty()) return;
+      w = std::move(waiters_.front());
+      waiters_.pop_front();
+    }
+    if (w()) ++woken;  // a stream that ended meanwhile does not count
+  }
 }
 
 std::size_t Admission::held() const {
@@ -48,7 +59,7 @@ std::size_t Admission::held() const {
   return held_;
 }
 
-bool Admission::room_or_wait(bool other_full, std::function<void()> wake) {
+bool Admission::room_or_wait(bool other_full, std::function<bool()> wake) {
   std::lock_guard lk(mu_);
   if (!other_full && held_ < limits_.max_inflight_bytes) return true;
   waiters_.push_back(std::move(wake));

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -40,8 +41,10 @@ class Admission {
     return held_bytes_.load(std::memory_order_relaxed) < limits_.max_inflight_bytes;
   }
   // True when there is room now (and `other_full` is false: the caller's own hub-wide bound, e.g.
-  // records in flight); else `wake` is called once from a later release() (check again then).
-  bool room_or_wait(bool other_full, std::function<void()> wake);
+  // records in flight); else `wake` is called once from a later release(), oldest waiter first
+  // (check again then).
+  // `wake` returns false when its stream is gone (the next waiter is woken instead).
+  bool room_or_wait(bool other_full, std::function<bool()> wake);
 
  private:
   AdmissionLimits limits_;
@@ -49,8 +52,8 @@ class Admission {
   std::size_t streams_ = 0;
   std::unordered_map<std::string, std::size_t> per_peer_;
   std::size_t held_ = 0;
-  std::atomic<std::size_t> held_bytes_{0};  // held_, readable without the lock
-  std::vector<std::function<void()>> waiters_;
+  std::atomic<std::size_t> held_bytes_{0};     // held_, readable without the lock
+  std::deque<std::function<bool()>> waiters_;  // oldest first
 };
 
 }  // namespace edgesync::hub

@@ -252,9 +252,13 @@ void StreamReactor::maybe_read_locked() {
     const bool records_full = deps_.sink.in_flight() >= deps_.cfg.max_inflight_records_total;
     // The closure (an allocation) is built only when the hub is full, not per read.
     if ((records_full || !deps_.admission.room()) &&
-        !deps_.admission.room_or_wait(records_full, [weak = weak_from_this()] {
-          if (auto s = weak.lock()) s->on_room();
-        })) {
+        (waiting_for_room_ ||
+         !deps_.admission.room_or_wait(records_full, [weak = weak_from_this()] {
+           auto s = weak.lock();
+           if (s) s->on_room();
+           return s != nullptr;
+         }))) {
+      waiting_for_room_ = true;  // registered once; on_room() clears it
       why = records_full ? "Kafka has not confirmed hub.max_inflight_records_total records"
                          : "Kafka has not confirmed hub.max_inflight_bytes";
     }
@@ -278,12 +282,15 @@ void StreamReactor::maybe_read_locked() {
 
 void StreamReactor::on_room() {
   std::lock_guard lk(mu_);
+  waiting_for_room_ = false;
   if (paused_) maybe_read_locked();
 }
 
 void StreamReactor::slow_down_check(std::uint64_t pause_id) {
   std::lock_guard lk(mu_);
   if (!paused_ || pause_id != pause_id_ || finish_wanted_) return;
+  maybe_read_locked();  // room may have come without a wake-up meant for this stream
+  if (!paused_) return;
   slow_down_wanted_ = true;
   maybe_write_locked();
   std::weak_ptr<StreamReactor> weak = shared_from_this();

@@ -112,6 +112,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   std::string slow_down_reason_;
   bool slow_down_wanted_ = false;
   bool paused_ = false;
+  bool waiting_for_room_ = false;  // registered with Admission for a wake-up
   std::uint64_t pause_id_ = 0;
 
   std::string agent_, buffer_;
