@@ -24,7 +24,7 @@ class StalledSink : public hub::Sink {
   hub::ProduceStatus produce(const hub::SinkRecord& r, std::shared_ptr<hub::DeliveryListener> l,
                              std::string*) override {
     std::lock_guard lk(mu_);
-    held_.push_back({r.seq, std::move(l)});
+    held_.emplace_back(r.seq, std::move(l));
     return hub::ProduceStatus::kQueued;
   }
   bool flush(std::chrono::milliseconds) override { return true; }

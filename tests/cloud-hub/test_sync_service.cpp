@@ -34,7 +34,7 @@ class FakeSink : public hub::Sink {
   hub::ProduceStatus produce(const hub::SinkRecord& r, std::shared_ptr<hub::DeliveryListener> l,
                              std::string*) override {
     std::lock_guard lk(mu_);
-    queue_.push_back({r.seq, std::move(l)});
+    queue_.emplace_back(r.seq, std::move(l));
     ++in_flight_;
     return hub::ProduceStatus::kQueued;
   }
