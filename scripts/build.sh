@@ -7,6 +7,7 @@ BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}"
 # ccache when installed (scripts/install-deps.sh): rebuilds of unchanged sources cost nothing.
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"  # relative paths in the hash: hits across checkouts
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
