@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -115,7 +116,7 @@ TEST_CASE(
   CHECK(service.counters().acks_sent.load() == 0);
 
   // Kafka comes back: everything flows without a reconnect.
-  std::uint64_t acked = 0;
+  std::atomic<std::uint64_t> acked{0};  // read by the releaser thread (a data race found by TSan)
   std::thread releaser([&] {
     for (int i = 0; i < 100 && acked < 300; ++i) {
       sink.release();
