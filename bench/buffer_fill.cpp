@@ -10,7 +10,7 @@
 #include "payload.hpp"
 #include "sqlite_buffer.hpp"
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   std::string db;
   std::uint64_t count = 1000000;
   int devices = 10;
@@ -57,4 +57,8 @@ int main(int argc, char** argv) {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cout << "{\"records\":" << buf.stats().committed_total << ",\"seconds\":" << s << "}\n";
   return buf.stats().committed_total == count ? 0 : 1;
+} catch (const std::exception& e) {
+  // Only what escapes the handling above (e.g. CLI11 set-up): a message, not std::terminate.
+  std::cerr << "bench-buffer-fill: " << e.what() << "\n";
+  return 1;
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this):
-#   install -> build (-Werror) -> format (clang-format) -> unit -> integration (real Mosquitto + real Kafka) -> chaos
-#   (short run) -> deploy checks (Helm, manifests, .deb) -> both container images built with
+#   install -> build (-Werror) -> format (clang-format) -> tidy (clang-tidy, whole tree) -> unit ->
+#   integration (real Mosquitto + real Kafka) -> asan (ASan+UBSan build: unit + integration) ->
+#   tsan (TSan build: buffer writer, hub streams/acks, uplink) -> fuzz (libFuzzer, clang, bounded
+#   time per target) -> chaos (short run) -> deploy checks (Helm, manifests, .deb) -> both container images built with
 #   buildah from the Dockerfiles and checked (scripts/build-images.sh) -> arm64 cross-build + unit
 #   tests under qemu.
 # Each stage prints one closing line "== stage NAME: PASS|FAIL in Ns"; the last line sums up.
@@ -40,8 +42,12 @@ stage install bash -c "'$ROOT/scripts/install-deps.sh' && '$ROOT/scripts/kafka.s
 stage build env BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/build.sh" || {
   printf '%s\n' "${RESULTS[@]}"; echo "test.sh: build failed"; exit 1; }
 stage format "$ROOT/scripts/check-format.sh"
+stage tidy "$ROOT/scripts/tidy.sh" "$BUILD_DIR"
 stage unit ctest_label unit 2
 stage integration ctest_label integration
+stage asan "$ROOT/scripts/sanitize.sh" asan
+stage tsan "$ROOT/scripts/sanitize.sh" tsan
+stage fuzz "$ROOT/scripts/fuzz.sh"
 [[ -x "$ROOT/scripts/chaos.sh" ]] && stage chaos "$ROOT/scripts/chaos.sh" --short
 [[ -x "$ROOT/scripts/check-deploy.sh" ]] && stage deploy "$ROOT/scripts/check-deploy.sh"
 [[ -x "$ROOT/scripts/check-deb.sh" ]] && stage deb "$ROOT/scripts/check-deb.sh" "$BUILD_DIR"

@@ -100,7 +100,7 @@ int run_hub(const std::string& config_path) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   CLI::App app{"edgesync cloud hub: edge agents -> gRPC -> Kafka"};
   app.set_version_flag("--version", std::string("cloud-hub ") + EDGESYNC_VERSION);
   app.require_subcommand(1);
@@ -131,4 +131,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+} catch (const std::exception& e) {
+  // Only what escapes the handling above (e.g. CLI11 set-up): a message, not std::terminate.
+  std::cerr << "cloud-hub: " << e.what() << "\n";
+  return 1;
 }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 
 #include "edgesync/common/config.hpp"
 
@@ -238,7 +239,8 @@ Values load_string(const Schema& schema, const std::string& yaml, const std::str
 Values load_file(const Schema& schema, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw ConfigError(path + ": cannot open config file (" + std::string(std::strerror(errno)) +
+    throw ConfigError(path + ": cannot open config file (" +
+                      std::generic_category().message(errno) +
                       "); pass an existing file with --config");
   }
   std::stringstream ss;

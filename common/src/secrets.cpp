@@ -6,13 +6,15 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 
 namespace edgesync {
 
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw std::runtime_error("cannot read file '" + path + "': " + std::strerror(errno));
+    throw std::runtime_error("cannot read file '" + path +
+                             "': " + std::generic_category().message(errno));
   }
   std::stringstream ss;
   ss << in.rdbuf();

@@ -1,7 +1,7 @@
 #include "edgesync/common/shutdown.hpp"
 
 #include <pthread.h>
-#include <signal.h>
+#include <csignal>
 
 #include <cerrno>
 #include <ctime>

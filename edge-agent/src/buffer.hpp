@@ -95,6 +95,8 @@ class Buffer {
   // Counts drops decided outside the buffer (e.g. oversized MQTT messages); persisted.
   virtual void record_drop(DropReason, std::uint64_t) {}
   // Agent state for the field CLI (`buffer status`): written with the next commit.
+  // By value: a sink parameter, the implementations move from it.
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
   virtual void publish_state(std::vector<std::pair<std::string, std::string>>) {}
 };
 

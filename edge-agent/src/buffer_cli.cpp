@@ -13,6 +13,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <system_error>
 #include <utility>
 
 #include "agent_config.hpp"
@@ -56,7 +57,9 @@ Output::Output(const std::string& path) : name_(path.empty() || path == "-" ? "s
     return;
   }
   f_ = std::fopen(path.c_str(), "wb");
-  if (!f_) throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
+  if (!f_)
+    throw std::runtime_error("cannot write '" + path +
+                             "': " + std::generic_category().message(errno));
   owned_ = true;
 }
 
@@ -86,7 +89,7 @@ int Output::fd() const {
 }
 
 void Output::fail(int err) const {
-  throw WriteError("writing " + name_ + " failed: " + std::strerror(err));
+  throw WriteError("writing " + name_ + " failed: " + std::generic_category().message(err));
 }
 
 namespace {

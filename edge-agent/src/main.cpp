@@ -61,7 +61,7 @@ int run_agent(const std::string& config_path) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   CLI::App app{"edgesync edge agent: MQTT -> durable SQLite buffer -> gRPC -> cloud hub"};
   app.set_version_flag("--version", std::string("edge-agent ") + EDGESYNC_VERSION);
   app.require_subcommand(1);
@@ -108,4 +108,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+} catch (const std::exception& e) {
+  // Only what escapes the handling above (e.g. CLI11 set-up): a message, not std::terminate.
+  std::cerr << "edge-agent: " << e.what() << "\n";
+  return 1;
 }

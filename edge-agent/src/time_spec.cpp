@@ -78,7 +78,7 @@ std::optional<std::int64_t> parse_iso(std::string_view s) {
       eat(s, p, ':');
       const auto om = digits(s, p, 2);
       if (!om || *oh > 23 || *om > 59) return std::nullopt;
-      offset_s = sign * (*oh * 3600 + *om * 60);
+      offset_s = sign * (std::int64_t{*oh} * 3600 + std::int64_t{*om} * 60);
     }
   }
   if (p != s.size()) return std::nullopt;
@@ -110,7 +110,7 @@ std::optional<std::int64_t> parse_relative(std::string_view s) {
         unit = 86400;
         break;
       case 'w':
-        unit = 7 * 86400;
+        unit = std::int64_t{7} * 86400;
         break;
       default:
         return std::nullopt;
@@ -174,7 +174,7 @@ std::string iso8601_utc(std::int64_t unix_ns, int frac_digits) {
   std::string out(buf, static_cast<std::size_t>(n));
   if (frac_digits > 0) {
     std::snprintf(buf, sizeof buf, ".%09lld", static_cast<long long>(hms.subseconds().count()));
-    out.append(buf, static_cast<std::size_t>(1 + std::min(frac_digits, 9)));
+    out.append(buf, 1 + static_cast<std::size_t>(std::min(frac_digits, 9)));
   }
   out += 'Z';
   return out;

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -24,7 +25,11 @@ class StalledSink : public hub::Sink {
   hub::ProduceStatus produce(const hub::SinkRecord&, hub::DeliverySlot* slot,
                              hub::DeliveryResult*) override {
     std::lock_guard lk(mu_);
+<<<<<<< HEAD
     held_.push_back(slot);
+=======
+    held_.emplace_back(r.seq, std::move(l));
+>>>>>>> ci-quality
     return hub::ProduceStatus::kQueued;
   }
   hub::ProduceStatus produce_dead_letter(const hub::SinkRecord&, std::string_view,
@@ -124,7 +129,7 @@ TEST_CASE(
   CHECK(metrics.acks_total() == 0);
 
   // Kafka comes back: everything flows without a reconnect.
-  std::uint64_t acked = 0;
+  std::atomic<std::uint64_t> acked{0};  // read by the releaser thread (a data race found by TSan)
   std::thread releaser([&] {
     for (int i = 0; i < 100 && acked < 300; ++i) {
       sink.release();

@@ -34,6 +34,20 @@ TEST_CASE("minimal agent config gets the documented defaults") {
   CHECK(c.uplink.backoff_max.count() == 30000);
 }
 
+// The OS reason comes from std::generic_category() now (thread-safe, unlike std::strerror: tidy's
+// concurrency-mt-unsafe); the message must stay what it was.
+TEST_CASE("a config file that cannot be opened names the file and the OS reason") {
+  std::string e;
+  try {
+    edgesync::agent::load_agent_config("/nonexistent-dir/agent.yaml");
+  } catch (const ConfigError& err) {
+    e = err.what();
+  }
+  CHECK(
+      e.find("/nonexistent-dir/agent.yaml: cannot open config file (No such file or directory)") !=
+      std::string::npos);
+}
+
 TEST_CASE("missing required key names the key") {
   auto e = error_of("agent:\n  id: gw-1\n");
   CHECK(e.find("agent.yaml") != std::string::npos);

@@ -11,7 +11,7 @@ using namespace edgesync::agent;
 using namespace std::chrono_literals;
 
 namespace {
-IncomingMessage msg(int i, std::string payload = {}) {
+IncomingMessage msg(int i, const std::string& payload = {}) {
   IncomingMessage m;
   m.device_id = "dev-" + std::to_string(i % 3);
   m.topic = "sensors/" + m.device_id + "/data";
@@ -106,6 +106,7 @@ TEST_CASE("group commit with concurrent appenders keeps per-producer order") {
   auto dir = edgesync::test::make_temp_dir("buf6");
   SqliteBuffer b(opts(dir, 64));
   std::vector<std::thread> ts;
+  ts.reserve(4);
   for (int t = 0; t < 4; ++t) {
     ts.emplace_back([&, t] {
       for (int i = 0; i < 500; ++i) b.append(msg(t * 1000 + i));

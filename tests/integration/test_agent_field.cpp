@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <tuple>
 
 #include "payload.hpp"
 #include "services.hpp"
@@ -166,30 +167,34 @@ TEST_CASE("the agent reaches a TLS broker with a client certificate and a passwo
     a->start();
     return std::make_pair(std::move(a), o.metrics_port);
   };
-  auto [good, gport] = run_agent("gw-tls-ok", "s3cret!");
+  auto good_run = run_agent("gw-tls-ok", "s3cret!");  // no structured binding: lambdas use it
+  auto& good = good_run.first;
+  const int gport = good_run.second;
   REQUIRE_MESSAGE(wait_until([&] { return http_get(gport, "/readyz").first == 200; }, 30s),
                   good->log_tail());
-  auto [rc, out] = run_capture({"mosquitto_pub",
-                                "-h",
-                                "127.0.0.1",
-                                "-p",
-                                std::to_string(port),
-                                "--cafile",
-                                pki.ca().string(),
-                                "--cert",
-                                client.cert.string(),
-                                "--key",
-                                client.key.string(),
-                                "-u",
-                                "gateway",
-                                "-P",
-                                "s3cret!",
-                                "-q",
-                                "1",
-                                "-t",
-                                "sensors/dev-tls/x",
-                                "-m",
-                                "over TLS"});
+  int rc = 0;
+  std::string out;
+  std::tie(rc, out) = run_capture({"mosquitto_pub",
+                                   "-h",
+                                   "127.0.0.1",
+                                   "-p",
+                                   std::to_string(port),
+                                   "--cafile",
+                                   pki.ca().string(),
+                                   "--cert",
+                                   client.cert.string(),
+                                   "--key",
+                                   client.key.string(),
+                                   "-u",
+                                   "gateway",
+                                   "-P",
+                                   "s3cret!",
+                                   "-q",
+                                   "1",
+                                   "-t",
+                                   "sensors/dev-tls/x",
+                                   "-m",
+                                   "over TLS"});
   REQUIRE_MESSAGE(rc == 0, out);
   CHECK(wait_until([&] { return good->status().records == 1; }, 15s));
   CHECK(good->log_tail().find("s3cret") == std::string::npos);  // the secret is never logged

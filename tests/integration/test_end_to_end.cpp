@@ -82,7 +82,7 @@ TEST_CASE("10000 messages from 10 devices arrive in Kafka exactly as published")
   CHECK(*seqs.begin() == 1);
   CHECK(*seqs.rbegin() == 10000);
   CHECK(per_device.size() == 10);
-  for (const auto& [dev, n] : per_device) CHECK_MESSAGE(n == 1000, dev);
+  for (const auto& kv : per_device) CHECK_MESSAGE(kv.second == 1000, kv.first);
 
   // Nothing stays in the agent's buffer once the hub acked it.
   CHECK(wait_until([&] { return agent.status().records == 0; }, 30s));

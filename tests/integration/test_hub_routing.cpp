@@ -18,7 +18,8 @@ TEST_CASE("routes send alerts and telemetry to their topics with per-route compr
   const auto alerts = unique_topic("alerts");
   const auto fallback = unique_topic("other");
   write_file(dir / "linger", "20\n");
-  ::setenv("EDGESYNC_TEST_HUB_CLIENT_ID", "hub-routes-test", 1);  // inherited by the hub
+  // Inherited by the hub. No thread reads the environment meanwhile (doctest runs cases in turn).
+  ::setenv("EDGESYNC_TEST_HUB_CLIENT_ID", "hub-routes-test", 1);  // NOLINT(concurrency-mt-unsafe)
   HubYaml y{kafka_bootstrap(), fallback};
   y.kafka_extra =
       "  routes:\n    - filter: \"alerts/#\"\n      topic: " + alerts +

@@ -3,11 +3,11 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <atomic>
 #include <cstdlib>
@@ -16,6 +16,7 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 extern char** environ;
@@ -25,6 +26,7 @@ namespace edgesync::test {
 namespace {
 pid_t spawn(const std::vector<std::string>& argv, int out_fd) {
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   posix_spawn_file_actions_t fa;
@@ -35,12 +37,15 @@ pid_t spawn(const std::vector<std::string>& argv, int out_fd) {
   pid_t pid = -1;
   int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+  if (rc != 0)
+    throw std::runtime_error("cannot start " + argv[0] + ": " +
+                             std::generic_category().message(rc));
   return pid;
 }
 }  // namespace
 
-Process::Process(std::vector<std::string> argv, std::filesystem::path log) : log_(std::move(log)) {
+Process::Process(const std::vector<std::string>& argv, std::filesystem::path log)
+    : log_(std::move(log)) {
   int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error("cannot open log " + log_.string());
   pid_ = spawn(argv, fd);
@@ -124,10 +129,11 @@ int free_port() {
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = 0;
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
   socklen_t len = sizeof(a);
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  const bool ok = ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+                  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0;
   ::close(s);
+  if (!ok) throw std::runtime_error("free_port: cannot bind a loopback port");
   return ntohs(a.sin_port);
 }
 

@@ -14,7 +14,7 @@ namespace edgesync::test {
 // A child process with stdout+stderr appended to `log`. Killed (SIGKILL) when destroyed.
 class Process {
  public:
-  Process(std::vector<std::string> argv, std::filesystem::path log);
+  Process(const std::vector<std::string>& argv, std::filesystem::path log);
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;

@@ -107,7 +107,7 @@ std::vector<KafkaRecord> read_topic_from(const std::string& bootstrap, const std
   return out;
 }
 
-Hub::Hub(const std::filesystem::path& dir, HubOptions o, int port)
+Hub::Hub(const std::filesystem::path& dir, const HubOptions& o, int port)
     : dir_(dir), port_(port ? port : free_port()) {
   std::filesystem::create_directories(dir_);
   write_file(dir_ / "hub.yaml", "hub:\n  listen: 127.0.0.1:" + std::to_string(port_) +

@@ -60,7 +60,7 @@ struct HubOptions {
 
 class Hub {
  public:
-  Hub(const std::filesystem::path& dir, HubOptions opts, int port = 0);
+  Hub(const std::filesystem::path& dir, const HubOptions& opts, int port = 0);
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   Process& process() { return *proc_; }

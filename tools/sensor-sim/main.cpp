@@ -104,9 +104,9 @@ void run_connection(const Options& o, int conn, Totals& totals) {
   for (std::uint64_t n = o.start; n < o.start + o.count; ++n) {
     for (std::size_t i = 0; i < devs.size(); ++i) {
       if (per_conn_rate > 0) {
-        std::this_thread::sleep_until(t0 +
-                                      std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                          std::chrono::duration<double>(sent / per_conn_rate)));
+        std::this_thread::sleep_until(
+            t0 + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::duration<double>(static_cast<double>(sent) / per_conn_rate)));
       }
       auto payload = o.stamp ? edgesync::sim::stamped_payload_for(names[i], n, o.size)
                              : edgesync::sim::payload_for(names[i], n, o.size, o.binary);
@@ -131,7 +131,7 @@ void run_connection(const Options& o, int conn, Totals& totals) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   Options o;
   CLI::App app{"sensor-sim: publish deterministic telemetry to an MQTT broker"};
   app.add_option("--uri", o.uri, "Broker URI");
@@ -161,6 +161,10 @@ int main(int argc, char** argv) {
   o.connections = std::min(o.connections, o.devices);
   o.processes = std::min(o.processes, o.devices);
   return o.processes > 1 ? run_processes(o) : run(o);
+} catch (const std::exception& e) {
+  // Only what escapes the handling above (e.g. CLI11 set-up): a message, not std::terminate.
+  std::cerr << "sensor-sim: " << e.what() << "\n";
+  return 1;
 }
 
 namespace {
@@ -181,6 +185,7 @@ int run(const Options& o) {
   });
   int rc = 0;
   std::vector<std::thread> conns;
+  conns.reserve(static_cast<std::size_t>(o.connections));
   std::atomic<int> errors{0};
   for (int c = 0; c < o.connections; ++c) {
     conns.emplace_back([&, c] {
