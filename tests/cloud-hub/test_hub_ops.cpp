@@ -25,11 +25,7 @@ class StalledSink : public hub::Sink {
   hub::ProduceStatus produce(const hub::SinkRecord&, hub::DeliverySlot* slot,
                              hub::DeliveryResult*) override {
     std::lock_guard lk(mu_);
-<<<<<<< HEAD
     held_.push_back(slot);
-=======
-    held_.emplace_back(r.seq, std::move(l));
->>>>>>> ci-quality
     return hub::ProduceStatus::kQueued;
   }
   hub::ProduceStatus produce_dead_letter(const hub::SinkRecord&, std::string_view,

@@ -18,7 +18,7 @@ using grpc::StatusCode;
 namespace {
 
 struct Hub {
-  explicit Hub(std::function<void(hub::HubConfig&)> tweak = {},
+  explicit Hub(const std::function<void(hub::HubConfig&)>& tweak = {},
                std::set<std::uint64_t> permanent = {}, bool dlq = false)
       : sink({}, std::move(permanent), dlq) {
     cfg.hub_id = "unit-hub";

@@ -25,7 +25,7 @@ std::string pid_id(const std::string& base) {
 }
 
 // A stream welcomed by the hub, or a failed REQUIRE.
-std::unique_ptr<RawStream> welcomed(const std::string& address, v1::AgentMessage hello,
+std::unique_ptr<RawStream> welcomed(const std::string& address, const v1::AgentMessage& hello,
                                     v1::Welcome* w = nullptr) {
   auto s = std::make_unique<RawStream>(RawStream::channel(address));
   REQUIRE(s->write(hello));
@@ -156,6 +156,7 @@ TEST_CASE("protocol breaks get their status while a well-behaved stream keeps be
   {
     auto ch = RawStream::channel(hub.address());
     std::vector<std::unique_ptr<RawStream>> idle;
+    idle.reserve(6);
     for (int i = 0; i < 6; ++i) idle.push_back(std::make_unique<RawStream>(ch));
     std::size_t exhausted = 0, deadline = 0;
     for (auto& s : idle) {

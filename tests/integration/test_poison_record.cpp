@@ -29,9 +29,9 @@ TEST_CASE("a 999,999 B and a 1 MiB payload among small ones: the small ones afte
   for (const std::size_t size : {std::size_t{999'999}, std::size_t{1 << 20}}) {
     const auto file = dir / ("big-" + std::to_string(size));
     write_file(file, std::string(size, 'P'));
-    auto [rc, out] = run_capture({"mosquitto_pub", "-p", std::to_string(mq.port()), "-q", "1", "-t",
+    const auto pub = run_capture({"mosquitto_pub", "-p", std::to_string(mq.port()), "-q", "1", "-t",
                                   "sensors/big/x", "-f", file.string()});
-    REQUIRE_MESSAGE(rc == 0, out);
+    REQUIRE_MESSAGE(pub.first == 0, pub.second);
   }
   REQUIRE(
       run_sim(mq.uri(), {"--devices", "2", "--count", "100", "--client-prefix", "after"}).acked ==

@@ -22,7 +22,7 @@ class FakeSink : public hub::Sink {
       : fail_once_(std::move(fail_once)),
         permanent_(std::move(permanent)),
         dlq_(dead_letter_topic),
-        thread_([this](std::stop_token st) { loop(st); }) {}
+        thread_([this](const std::stop_token& st) { loop(st); }) {}
   ~FakeSink() override { close(); }
   // Stops delivering and fails what is still queued (as KafkaSink purges at shutdown), so every
   // listener hears once. Call before the service the listeners belong to goes away.
@@ -81,7 +81,7 @@ class FakeSink : public hub::Sink {
   }
 
  private:
-  void loop(std::stop_token st) {
+  void loop(const std::stop_token& st) {
     std::mt19937 rng(7);
     while (!st.stop_requested()) {
       std::vector<hub::DeliverySlot*> batch;

@@ -107,10 +107,10 @@ KafkaSink::KafkaSink(const HubConfig::Kafka& cfg, HubMetrics* metrics)
   for (std::size_t i = 0; i < cfg_.routes.size() + 2; ++i) {
     topic_record_limit_[i] = max_record_bytes_.load();
   }
-  poller_ = std::jthread([this](std::stop_token stop) {
+  poller_ = std::jthread([this](const std::stop_token& stop) {
     while (!stop.stop_requested()) producer_->poll(100);
   });
-  health_ = std::jthread([this](std::stop_token stop) { health_loop(stop); });
+  health_ = std::jthread([this](const std::stop_token& stop) { health_loop(stop); });
   spdlog::info(
       "kafka: producer for {} ready (idempotent, acks=all), default topic '{}', {} route(s), "
       "dead-letter topic '{}'",
@@ -293,7 +293,7 @@ void KafkaSink::refresh_record_limit() {
   }
 }
 
-void KafkaSink::health_loop(std::stop_token stop) {
+void KafkaSink::health_loop(const std::stop_token& stop) {
   bool was_ok = false;
   int round = 0;
   std::mutex m;

@@ -55,7 +55,7 @@ class KafkaSink final : public Sink, private RdKafka::DeliveryReportCb, private 
  private:
   void dr_cb(RdKafka::Message& message) override;
   void event_cb(RdKafka::Event& event) override;
-  void health_loop(std::stop_token stop);
+  void health_loop(const std::stop_token& stop);
   void refresh_record_limit();
   // Topic index for an MQTT topic: a route's, else routes.size() (the default topic).
   std::size_t route(std::string_view mqtt_topic) const;

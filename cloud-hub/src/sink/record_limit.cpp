@@ -12,6 +12,7 @@ namespace edgesync::hub {
 std::map<std::string, std::uint64_t> topics_max_message_bytes(
     rd_kafka_t* rk, const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
   std::vector<rd_kafka_ConfigResource_t*> res;
+  res.reserve(topics.size());
   for (const auto& t : topics) {
     res.push_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, t.c_str()));
   }

@@ -2,7 +2,7 @@
 
 namespace edgesync::hub {
 
-Timers::Timers() : thread_([this](std::stop_token stop) { loop(stop); }) {}
+Timers::Timers() : thread_([this](const std::stop_token& stop) { loop(stop); }) {}
 
 Timers::~Timers() {
   thread_.request_stop();
@@ -19,7 +19,7 @@ void Timers::at(Clock::time_point when, std::function<void()> fn) {
   if (earliest) cv_.notify_one();
 }
 
-void Timers::loop(std::stop_token stop) {
+void Timers::loop(const std::stop_token& stop) {
   std::unique_lock lk(mu_);
   while (!stop.stop_requested()) {
     if (queue_.empty()) {

@@ -33,7 +33,7 @@ class Timers {
       return when != o.when ? when > o.when : order > o.order;
     }
   };
-  void loop(std::stop_token stop);
+  void loop(const std::stop_token& stop);
 
   std::mutex mu_;
   std::condition_variable_any cv_;
