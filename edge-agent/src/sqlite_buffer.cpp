@@ -175,7 +175,7 @@ void SqliteBuffer::writer_loop() {
       w.emergency_drop_records = std::max<std::uint64_t>(512, stored_records_.load() / 10);
       // and shrink the database to what its file holds, so the checkpoint needs no new space
       // and the WAL can start over.
-      w.vacuum_pages = 1u << 20;
+      w.vacuum_pages = 128;  // bounded: its WAL frames must fit into the released reserve
     }
     const bool has_work = !w.batch.empty() || w.ack > applied_ack_ || !w.state.empty() ||
                           w.expire || w.emergency_drop_records > 0 || epoch_dirty_.load();
