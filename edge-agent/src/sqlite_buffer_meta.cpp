@@ -44,6 +44,13 @@ std::uint64_t SqliteBuffer::next_epoch() {
   return epoch_;
 }
 
+bool SqliteBuffer::persist_epoch_if_needed() {
+  if (!epoch_dirty_) return true;
+  sqlite::Stmt st(wdb_, "UPDATE meta SET value = max(value, ?1) WHERE key = 'epoch'");
+  st.bind(1, static_cast<std::int64_t>(epoch_));
+  return st.step() == SQLITE_DONE;
+}
+
 void SqliteBuffer::dead_letter(std::uint64_t seq, std::string_view reason) {
   constexpr int kAttempts = 5;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
