@@ -32,7 +32,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 MQTT_PORT="$(port)"; HUB_PORT="$(port)"
 
 say "4/6 starting Mosquitto, Kafka, cloud-hub and edge-agent (logs in $RUN)"
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\n' \
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n' \
   "$MQTT_PORT" > "$RUN/mosquitto.conf"
 mosquitto -c "$RUN/mosquitto.conf" > "$RUN/mosquitto.log" 2>&1 & PIDS+=($!)
 BOOTSTRAP="$("$ROOT/scripts/kafka.sh" start "$RUN/kafka")"

@@ -4,6 +4,7 @@
 // restart on a full disk. It is created again once the file system has room for it twice over.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -13,6 +14,7 @@ namespace edgesync::agent {
 // file does not exist); -1 when unknown.
 std::int64_t free_disk_bytes(const std::string& path);
 
+// Not thread-safe except held(): callers serialise release/restore (SqliteBuffer: its writer lock).
 class DiskReserve {
  public:
   // bytes == 0: no reserve (release/restore do nothing).
@@ -29,7 +31,7 @@ class DiskReserve {
  private:
   std::string path_;
   std::uint64_t bytes_;
-  bool held_ = false;
+  std::atomic<bool> held_{false};  // read without the caller's lock (writer loop)
 };
 
 }  // namespace edgesync::agent

@@ -118,6 +118,8 @@ void read_meta(const sqlite::Db& db, BufferStatus& s) {
       s.dead_lettered = v;
     else if (k == "dead_letter_purged")
       s.dead_letter_purged = v;
+    else if (k == "dead_letter_evicted")
+      s.dead_letter_evicted = v;
     else if (k.starts_with("dropped_"))
       s.dropped[k.substr(8)] = v;
   }
@@ -196,6 +198,7 @@ nlohmann::json to_json(const BufferStatus& s) {
       {"dead_letter",
        {{"total", s.dead_lettered},
         {"purged", s.dead_letter_purged},
+        {"evicted", s.dead_letter_evicted},
         {"records", s.dead_letter_records},
         {"payload_bytes", s.dead_letter_payload_bytes}}},
       {"state",
@@ -238,7 +241,10 @@ std::string to_text(const BufferStatus& s) {
     << "quarantined    " << s.quarantined_files << " files\n"
     << "dead letters   " << s.dead_letter_records << " stored ("
     << human_bytes(s.dead_letter_payload_bytes) << "), " << s.dead_lettered
-    << " moved there in total (buffer tail|export --dead-letter)\n";
+    << " moved there in total"
+    << (s.dead_letter_evicted ? ", " + std::to_string(s.dead_letter_evicted) + " evicted (bound)"
+                              : std::string())
+    << " (buffer tail|export --dead-letter)\n";
   const auto& a = s.state;
   o << "hub            " << a.hub_state.value_or("unknown") << "\n"
     << "mqtt           " << a.mqtt_state.value_or("unknown") << "\n"

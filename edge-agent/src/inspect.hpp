@@ -40,9 +40,10 @@ struct BufferStatus {
   // absent keys count 0) and quarantined_files.
   std::map<std::string, std::uint64_t> dropped;
   std::uint64_t quarantined_files = 0;
-  std::string buffer_id;                 // "" when the .seqfloor file holds none
-  std::uint64_t dead_lettered = 0;       // meta dead_lettered: total ever moved there
-  std::uint64_t dead_letter_purged = 0;  // meta dead_letter_purged: deleted by purge
+  std::string buffer_id;                  // "" when the .seqfloor file holds none
+  std::uint64_t dead_lettered = 0;        // meta dead_lettered: total ever moved there
+  std::uint64_t dead_letter_purged = 0;   // meta dead_letter_purged: deleted by purge
+  std::uint64_t dead_letter_evicted = 0;  // meta dead_letter_evicted: over the agent's bound
   std::uint64_t dead_letter_records = 0, dead_letter_payload_bytes = 0;  // stored now
   AgentState state;
   std::int64_t read_at_unix_ns = 0;  // when this status was taken

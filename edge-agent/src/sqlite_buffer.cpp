@@ -175,7 +175,7 @@ void SqliteBuffer::writer_loop() {
       w.emergency_drop_records = std::max<std::uint64_t>(512, stored_records_.load() / 10);
       // and shrink the database to what its file holds, so the checkpoint needs no new space
       // and the WAL can start over.
-      w.vacuum_pages = 1u << 20;
+      w.vacuum_pages = 128;  // bounded: its WAL frames must fit into the released reserve
     }
     const bool has_work = !w.batch.empty() || w.ack > applied_ack_ || !w.state.empty() ||
                           w.expire || w.emergency_drop_records > 0 || epoch_dirty_.load();
@@ -223,52 +223,6 @@ void SqliteBuffer::finish(Work& w, bool ok, int& failures) {
   for (auto& kv : w.state) pending_state_.push_back(std::move(kv));
   for (int r = 0; r < kReasons; ++r) pending_drops_[r] += w.external_drops[r];
   ++failures;
-}
-
-void SqliteBuffer::note_disk_full() {
-  emergency_ = true;
-  if (!disk_full_.exchange(true)) {
-    spdlog::error("buffer: DISK FULL on {}: {}", opts_.path,
-                  opts_.full_policy == FullPolicy::kBlock
-                      ? "holding back MQTT (the broker keeps the messages) until space frees"
-                      : "dropping the oldest records (counted as disk_full) to go on");
-  }
-  reserve_.release();
-}
-
-void SqliteBuffer::check_space_returned() {
-  using clock = std::chrono::steady_clock;
-  static constexpr auto kEvery = std::chrono::seconds(2);
-  const auto now = clock::now();
-  if (now < next_space_check_) return;
-  next_space_check_ = now + kEvery;
-  std::lock_guard wl(wmu_);
-  const std::int64_t free = usable_disk_bytes();
-  const auto room = static_cast<std::uint64_t>(std::max<std::int64_t>(free, 0)) +
-                    scalar_u64(wdb_, "PRAGMA freelist_count") * page_size_;
-  if (disk_full_ && opts_.max_page_count == 0 && free >= 0 && room >= 2 * low_water_) {
-    bool idle;
-    {
-      std::lock_guard lk(mu_);
-      idle = pending_.empty();
-    }
-    // With a batch queued, its next commit tells; with nothing queued, the room does (free
-    // space + free pages, at twice the low-water mark like a commit).
-    if (idle) {
-      disk_full_ = false;
-      spdlog::info("buffer: disk space is back on {} ({} bytes free)", opts_.path, free);
-    }
-  }
-  if (!disk_full_ && free >= static_cast<std::int64_t>(2 * opts_.disk_reserve_bytes)) {
-    reserve_.restore();
-  }
-}
-
-bool SqliteBuffer::persist_epoch_if_needed() {
-  if (!epoch_dirty_) return true;
-  sqlite::Stmt st(wdb_, "UPDATE meta SET value = max(value, ?1) WHERE key = 'epoch'");
-  st.bind(1, static_cast<std::int64_t>(epoch_));
-  return st.step() == SQLITE_DONE;
 }
 
 bool SqliteBuffer::commit(Work& w) {
@@ -401,35 +355,6 @@ bool SqliteBuffer::commit(Work& w) {
   return true;
 }
 
-std::vector<StoredRecord> SqliteBuffer::read_after(std::uint64_t after, std::size_t max_records,
-                                                   std::size_t max_bytes) {
-  std::vector<StoredRecord> out;
-  std::lock_guard lk(rmu_);
-  sqlite::StmtScope scope(select_);
-  select_.bind(1, static_cast<std::int64_t>(after));
-  select_.bind(2, static_cast<std::int64_t>(max_records));
-  std::size_t bytes = 0;
-  int rc;
-  while ((rc = select_.step()) == SQLITE_ROW) {
-    StoredRecord r;
-    r.seq = static_cast<std::uint64_t>(select_.int64(0));
-    r.device_id = select_.text(1);
-    r.topic = select_.text(2);
-    r.payload = select_.blob(3);
-    r.received_unix_ns = select_.int64(4);
-    r.qos = static_cast<int>(select_.int64(5));
-    const std::size_t sz = record_cost(r.payload.size(), r.topic.size(), r.device_id.size());
-    if (!out.empty() && bytes + sz > max_bytes) break;
-    bytes += sz;
-    out.push_back(std::move(r));
-  }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-    spdlog::warn("buffer: read failed on {}: {} (rc={}); will retry", opts_.path, rdb_.errmsg(),
-                 rc);
-  }
-  return out;
-}
-
 void SqliteBuffer::ack_through(std::uint64_t through) {
   {
     std::lock_guard lk(mu_);
@@ -443,13 +368,6 @@ bool SqliteBuffer::wait_for_records(std::uint64_t after, std::chrono::millisecon
   std::unique_lock lk(mu_);
   return committed_cv_.wait_for(lk, timeout, [&] { return committed_seq_ > after || stopping_; }) &&
          committed_seq_ > after;
-}
-
-std::uint64_t SqliteBuffer::first_unacked_seq() {
-  std::lock_guard lk(rmu_);
-  sqlite::StmtScope scope(min_seq_);
-  if (min_seq_.step() != SQLITE_ROW || min_seq_.is_null(0)) return 0;
-  return static_cast<std::uint64_t>(min_seq_.int64(0));
 }
 
 void SqliteBuffer::record_drop(DropReason reason, std::uint64_t n) {
@@ -466,26 +384,6 @@ void SqliteBuffer::publish_state(std::vector<std::pair<std::string, std::string>
     for (auto& p : kv) pending_state_.push_back(std::move(p));
   }
   work_cv_.notify_one();
-}
-
-BufferStats SqliteBuffer::stats() {
-  BufferStats s;
-  s.records = stored_records_.load();
-  s.stored_bytes = stored_bytes_.load();
-  s.first_seq = first_unacked_seq();
-  s.next_seq = next_seq_.load();
-  s.oldest_received_unix_ns = oldest_ns_.load();
-  s.committed_total = committed_total_.load();
-  s.commits = commits_.load();
-  s.acked_total = acked_total_.load();
-  s.commit_errors = commit_errors_.load();
-  for (int r = 0; r < kReasons; ++r) s.dropped[r] = dropped_[r].load();
-  s.quarantined_files = quarantined_.load();
-  s.full = opts_.max_bytes > 0 && s.stored_bytes >= opts_.max_bytes;
-  s.disk_full = disk_full_.load();
-  s.dead_lettered = dead_lettered_.load();
-  s.dead_letter_rows = dead_letter_rows_.load();
-  return s;
 }
 
 }  // namespace edgesync::agent

@@ -79,6 +79,10 @@ class SqliteBuffer final : public Buffer {
   void note_disk_full();           // under wmu_: flag the state, release the disk reserve
   void check_space_returned();     // writer: clear the state / restore the reserve
   bool persist_epoch_if_needed();  // under wmu_, inside the writer's transaction
+  // Dead letters are bounded by dead_letter_limit() bytes (oldest deleted first, counted in
+  // meta dead_letter_evicted): a hub refusing everything cannot fill the disk with them.
+  std::uint64_t dead_letter_limit() const;
+  int evict_dead_letters(std::uint64_t* evicted);  // under wmu_, in the dead-letter transaction
   bool enforce_bounds(Work& w, std::uint64_t* freed_bytes);
   // Under wmu_ in a transaction with a batch: when the file system is low (below low_water_)
   // and the free pages cannot hold the batch, enters the disk-full state and plans a drop

@@ -44,12 +44,45 @@ std::uint64_t SqliteBuffer::next_epoch() {
   return epoch_;
 }
 
+bool SqliteBuffer::persist_epoch_if_needed() {
+  if (!epoch_dirty_) return true;
+  sqlite::Stmt st(wdb_, "UPDATE meta SET value = max(value, ?1) WHERE key = 'epoch'");
+  st.bind(1, static_cast<std::int64_t>(epoch_));
+  return st.step() == SQLITE_DONE;
+}
+
+std::uint64_t SqliteBuffer::dead_letter_limit() const {
+  // A tenth of buffer.max_bytes (at least 1 MiB), 64 MiB when the buffer is unbounded.
+  return opts_.max_bytes > 0 ? std::max<std::uint64_t>(opts_.max_bytes / 10, 1u << 20)
+                             : std::uint64_t{64} << 20;
+}
+
+int SqliteBuffer::evict_dead_letters(std::uint64_t* evicted) {
+  // Newest first, keep what fits into the limit; the older rest goes, counted.
+  sqlite::Stmt del(wdb_,
+                   "DELETE FROM dead_letter WHERE seq <= (SELECT max(seq) FROM (SELECT seq, "
+                   "sum(length(payload) + length(topic) + length(device_id) + length(reason) + "
+                   "32) OVER (ORDER BY seq DESC) AS kept FROM dead_letter) WHERE kept > ?1)");
+  del.bind(1, static_cast<std::int64_t>(dead_letter_limit()));
+  int rc = del.step();
+  if (rc != SQLITE_DONE) return rc;
+  *evicted = static_cast<std::uint64_t>(sqlite3_changes(wdb_.get()));
+  if (*evicted == 0) return SQLITE_DONE;
+  spdlog::warn("buffer: {} oldest dead letters deleted to keep the table within {} bytes", *evicted,
+               dead_letter_limit());
+  sqlite::Stmt bump(wdb_,
+                    "INSERT INTO meta(key, value) VALUES ('dead_letter_evicted', ?1) "
+                    "ON CONFLICT(key) DO UPDATE SET value = value + ?1");
+  bump.bind(1, static_cast<std::int64_t>(*evicted));
+  return bump.step();
+}
+
 void SqliteBuffer::dead_letter(std::uint64_t seq, std::string_view reason) {
   constexpr int kAttempts = 5;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
     std::unique_lock wl(wmu_);
     int rc = wdb_.try_exec("BEGIN IMMEDIATE");
-    std::uint64_t moved = 0, bytes = 0;
+    std::uint64_t moved = 0, bytes = 0, evicted = 0;
     if (rc == SQLITE_OK) {
       sqlite::Stmt cost(wdb_,
                         "SELECT length(payload) + length(topic) + length(device_id) + 32 FROM "
@@ -68,7 +101,8 @@ void SqliteBuffer::dead_letter(std::uint64_t seq, std::string_view reason) {
         del.bind(1, static_cast<std::int64_t>(seq));
         sqlite::Stmt bump(wdb_, "UPDATE meta SET value = value + 1 WHERE key = 'dead_lettered'");
         if ((rc = ins.step()) == SQLITE_DONE && (rc = del.step()) == SQLITE_DONE &&
-            (rc = bump.step()) == SQLITE_DONE) {
+            (rc = bump.step()) == SQLITE_DONE &&
+            (rc = evict_dead_letters(&evicted)) == SQLITE_DONE) {
           moved = 1;
           rc = SQLITE_OK;
         }
@@ -80,7 +114,8 @@ void SqliteBuffer::dead_letter(std::uint64_t seq, std::string_view reason) {
     if (rc == SQLITE_OK) {
       if (moved) {
         ++dead_lettered_;
-        ++dead_letter_rows_;
+        dead_letter_rows_ += 1;
+        dead_letter_rows_ -= std::min(dead_letter_rows_.load(), evicted);
         stored_records_ -= std::min<std::uint64_t>(stored_records_.load(), 1);
         stored_bytes_ -= std::min(stored_bytes_.load(), bytes);
         spdlog::warn("buffer: record seq {} moved to the dead-letter table: {}", seq, reason);

@@ -200,3 +200,30 @@ TEST_CASE("buffer status, tail, export and purge show and clear dead letters") {
   CHECK(st["dead_letter"]["total"] == 2);
   CHECK(st["dead_letter"]["purged"] == 2);
 }
+
+TEST_CASE("dead letters are bounded: the oldest go first, counted") {
+  auto dir = t::make_temp_dir("deadletter-bound");
+  auto o = opts(dir);
+  o.max_bytes = 10u << 20;  // dead letters may keep a tenth: 1 MiB
+  SqliteBuffer b(o);
+  for (int i = 1; i <= 6; ++i) {
+    auto m = msg(i);
+    m.payload = std::string(300000, static_cast<char>('a' + i));
+    b.append(std::move(m));
+  }
+  for (std::uint64_t s = 1; s <= 6; ++s) b.dead_letter(s, "too large");
+  CHECK(b.stats().dead_lettered == 6);
+  CHECK(b.stats().dead_letter_rows == 3);  // 3 x 300 kB fit into 1 MiB, 4 do not
+  {
+    sqlite::Db d(o.path, SQLITE_OPEN_READONLY);
+    sqlite::Stmt st(d, "SELECT min(seq), max(seq), count(*) FROM dead_letter");
+    REQUIRE(st.step() == SQLITE_ROW);
+    CHECK(st.int64(0) == 4);  // the newest are kept
+    CHECK(st.int64(1) == 6);
+    CHECK(st.int64(2) == 3);
+  }
+  auto st = status_json(o.path);
+  CHECK(st["dead_letter"]["evicted"] == 3);
+  CHECK(st["dead_letter"]["records"] == 3);
+  CHECK(st["dead_letter"]["total"] == 6);
+}

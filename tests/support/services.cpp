@@ -17,7 +17,7 @@ Mosquitto::Mosquitto(const std::filesystem::path& dir, int port, bool persistent
   write_file(dir_ / "mosquitto.conf",
              "listener " + std::to_string(port_) +
                  " 127.0.0.1\n"
-                 "allow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 100\n" +
+                 "allow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n" +
                  (persistent ? "persistence true\npersistence_location " + dir_.string() + "/\n"
                              : std::string("persistence false\n")));
   // Started as root, mosquitto drops to its own user: it must be able to save its database.
