@@ -110,11 +110,21 @@ int main(int argc, char** argv) try {
   auto* check = app.add_subcommand("check-config", "Validate a config file and exit");
   check->add_option("file", check_path, "Config file (YAML)")->required();
   auto* ref = app.add_subcommand("config-reference", "Print the config key reference (Markdown)");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help/--version exit 0; any other parse error is a usage error: exit 2, as edge-agent.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   try {
     if (*run) return run_hub(config_path);
     if (*check) {
       auto cfg = load_hub_config(check_path);
+      try {
+        (void)producer_conf(cfg.kafka);  // kafka.properties through librdkafka, as `run` would
+      } catch (const std::invalid_argument& e) {
+        throw edgesync::config::ConfigError(check_path + ": " + e.what());
+      }
       std::cout << check_path << ": OK (listen " << cfg.listen << ", Kafka "
                 << cfg.kafka.bootstrap_servers << ", " << cfg.kafka.routes.size() << " route(s))\n";
       return 0;

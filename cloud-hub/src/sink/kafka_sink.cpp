@@ -51,11 +51,10 @@ std::unique_ptr<RdKafka::Conf> topic_conf(const std::string& compression) {
 
 }  // namespace
 
-KafkaSink::KafkaSink(const HubConfig::Kafka& cfg, HubMetrics* metrics)
-    : cfg_(cfg), metrics_(metrics) {
+std::unique_ptr<RdKafka::Conf> producer_conf(const HubConfig::Kafka& cfg) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  set_or_throw(*conf, "bootstrap.servers", cfg_.bootstrap_servers, "kafka.bootstrap_servers");
-  set_or_throw(*conf, "message.timeout.ms", std::to_string(cfg_.delivery_timeout.count()),
+  set_or_throw(*conf, "bootstrap.servers", cfg.bootstrap_servers, "kafka.bootstrap_servers");
+  set_or_throw(*conf, "message.timeout.ms", std::to_string(cfg.delivery_timeout.count()),
                "kafka.delivery_timeout_ms");
   // 20 ms, not librdkafka's 5: at 5 its broker thread woke so often that it took ~half of the
   // hub's CPU in a backlog drain (bench/profile.sh); 20 cut the hub's CPU per record by ~1/3 for
@@ -64,13 +63,13 @@ KafkaSink::KafkaSink(const HubConfig::Kafka& cfg, HubMetrics* metrics)
   // The hub bounds what it holds itself (hub.max_inflight_records_total/_bytes); librdkafka's own
   // queue must not be the tighter bound, or produce() reports QUEUE_FULL under normal load.
   set_or_throw(*conf, "queue.buffering.max.messages", "2000000", "kafka");
-  for (const auto& [k, v] : cfg_.properties) {
+  for (const auto& [k, v] : cfg.properties) {
     set_or_throw(*conf, k, resolve_secret(v), "kafka.properties", looks_secret(k));
   }
   // The delivery guarantee rests on these; a pass-through property cannot weaken them.
   for (const char* k : {"enable.idempotence", "acks"}) {
-    if (cfg_.properties.count(k)) {
-      const auto& v = cfg_.properties.at(k);
+    if (cfg.properties.count(k)) {
+      const auto& v = cfg.properties.at(k);
       if ((std::string(k) == "acks" && v != "all" && v != "-1") ||
           (std::string(k) == "enable.idempotence" && v != "true")) {
         throw std::invalid_argument(std::string("kafka.properties: '") + k +
@@ -81,6 +80,13 @@ KafkaSink::KafkaSink(const HubConfig::Kafka& cfg, HubMetrics* metrics)
   }
   set_or_throw(*conf, "enable.idempotence", "true", "kafka");
   set_or_throw(*conf, "acks", "all", "kafka");
+  for (const auto& r : cfg.routes) (void)topic_conf(r.compression);
+  return conf;
+}
+
+KafkaSink::KafkaSink(const HubConfig::Kafka& cfg, HubMetrics* metrics)
+    : cfg_(cfg), metrics_(metrics) {
+  std::unique_ptr<RdKafka::Conf> conf = producer_conf(cfg_);
   std::string err, max_bytes;
   if (conf->get("message.max.bytes", max_bytes) == RdKafka::Conf::CONF_OK) {
     producer_max_bytes_ = std::strtoull(max_bytes.c_str(), nullptr, 10);

@@ -34,6 +34,11 @@ inline constexpr const char* kHeaderOriginalTopic = "edgesync-original-topic";
 // limit announced to agents is the Kafka limit less this.
 inline constexpr std::uint64_t kRecordOverheadBytes = 512;
 
+// The producer configuration the sink runs with: the hub's settings, kafka.properties (secrets
+// resolved) checked by librdkafka itself. Throws std::invalid_argument naming the property (never
+// a secret's value). `cloud-hub check-config` calls it too.
+std::unique_ptr<RdKafka::Conf> producer_conf(const HubConfig::Kafka& cfg);
+
 class KafkaSink final : public Sink, private RdKafka::DeliveryReportCb, private RdKafka::EventCb {
  public:
   // `metrics` may be null (tools, tests); it must outlive the sink.
