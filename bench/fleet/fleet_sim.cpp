@@ -370,14 +370,14 @@ std::uint64_t raise_nofile() {
 
 double percentile(std::vector<std::uint32_t>& v, double p) {
   if (v.empty()) return 0;
-  const auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  const auto k = static_cast<std::size_t>(std::llround(p * static_cast<double>(v.size() - 1)));
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
   return v[k] / 1000.0;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   Options o;
   CLI::App app{"edgesync fleet simulator: many agents' streams against one hub (issue #10)"};
   app.add_option("--hub", o.hub, "Hub gRPC address host:port");
@@ -575,4 +575,7 @@ int main(int argc, char** argv) {
   j["nofile"] = nofile;
   std::cout << j.dump() << std::endl;
   return 0;
+} catch (const std::exception& e) {
+  std::cerr << "bench-fleet-sim: " << e.what() << "\n";
+  return 1;
 }

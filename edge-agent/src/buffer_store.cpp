@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <system_error>
 
 namespace edgesync::agent {
 namespace {
@@ -215,7 +216,8 @@ bool SeqFloor::write(std::uint64_t reserved) {
   if (!ok) {
     if (last_errno_ == 0) last_errno_ = errno;
     ::unlink(tmp.c_str());
-    spdlog::error("buffer: cannot write sequence floor {}: {}", path_, std::strerror(last_errno_));
+    spdlog::error("buffer: cannot write sequence floor {}: {}", path_,
+                  std::generic_category().message(last_errno_));
     return false;
   }
   return true;

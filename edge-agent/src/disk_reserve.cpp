@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <system_error>
 
 namespace edgesync::agent {
 
@@ -38,7 +39,8 @@ std::uint64_t DiskReserve::release() {
   held_ = false;
   if (!exists) return 0;
   if (::unlink(path_.c_str()) != 0) {
-    spdlog::error("buffer: cannot delete the disk reserve {}: {}", path_, std::strerror(errno));
+    spdlog::error("buffer: cannot delete the disk reserve {}: {}", path_,
+                  std::generic_category().message(errno));
     return 0;
   }
   spdlog::warn("buffer: disk full: released the {} byte disk reserve {}", st.st_size, path_);

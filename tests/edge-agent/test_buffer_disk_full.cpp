@@ -64,7 +64,7 @@ class Tmpfs {
 void fill(const std::filesystem::path& file) {
   std::ofstream f(file, std::ios::binary);
   const std::string block(4096, 'z');
-  while (f.write(block.data(), block.size())) {
+  while (f.write(block.data(), static_cast<std::streamsize>(block.size()))) {
   }
 }
 
@@ -144,7 +144,7 @@ TEST_CASE("a store opens on a full disk with the reserve and is never quarantine
     return;
   }
   auto o = base(dir / "disk");
-  o.disk_reserve_bytes = 512 * 1024;
+  o.disk_reserve_bytes = std::uint64_t{512} * 1024;
   {
     SqliteBuffer b(o);
     for (int i = 0; i < 100; ++i) b.append(msg(i));

@@ -2,6 +2,8 @@
 // field CLI (`buffer status|tail|export|purge --dead-letter`).
 #include <doctest/doctest.h>
 
+#include <tuple>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -38,7 +40,9 @@ std::pair<int, std::string> cli(const std::filesystem::path& db, std::vector<std
 }
 
 nlohmann::json status_json(const std::filesystem::path& db) {
-  auto [rc, out] = cli(db, {"status", "--json"});
+  int rc = 0;
+  std::string out;
+  std::tie(rc, out) = cli(db, {"status", "--json"});
   REQUIRE_MESSAGE(rc == 0, out);
   return nlohmann::json::parse(out.substr(out.find('{')));
 }
@@ -157,7 +161,9 @@ TEST_CASE("buffer status, tail, export and purge show and clear dead letters") {
   CHECK(st["dead_letter"]["total"] == 2);
   CHECK(st["dead_letter"]["records"] == 2);
   CHECK(st["records"] == 0);
-  auto [rc, text] = cli(db, {"status"});
+  int rc = 0;
+  std::string text;
+  std::tie(rc, text) = cli(db, {"status"});
   REQUIRE(rc == 0);
   CHECK(text.find("buffer id      " + id) != std::string::npos);
   CHECK(text.find("dead letters   2 stored") != std::string::npos);

@@ -66,7 +66,7 @@ TEST_CASE("the hub's record limit applies as min with max_payload_bytes on paylo
 
 TEST_CASE("set_max_record_bytes is safe while messages flow") {
   Fixture f("ingest-limit-race");
-  std::jthread announcer([&](std::stop_token st) {
+  std::jthread announcer([&](const std::stop_token& st) {
     for (std::size_t n = 0; !st.stop_requested(); n = (n + 97) % 2000) {
       f.ingest->set_max_record_bytes(n);
     }

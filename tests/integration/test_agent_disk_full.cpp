@@ -3,7 +3,9 @@
 // /readyz and `buffer status`, and once the hub is up everything not counted as dropped reaches
 // Kafka: gaps in the sequence numbers == the drop counter.
 #include <doctest/doctest.h>
+
 #include <sys/mount.h>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -22,7 +24,9 @@ class Tmpfs {
  public:
   Tmpfs(const std::filesystem::path& dir, const std::string& size) : dir_(dir) {
     std::filesystem::create_directories(dir_);
-    auto [rc, out] =
+    int rc = 0;
+    std::string out;
+    std::tie(rc, out) =
         run_capture({"mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", dir_.string()});
     mounted_ = rc == 0;
     why_ = out;
@@ -48,7 +52,9 @@ double metric(const std::string& text, const std::string& name) {
 }
 
 nlohmann::json status_json(const std::filesystem::path& db) {
-  auto [rc, out] =
+  int rc = 0;
+  std::string out;
+  std::tie(rc, out) =
       run_capture({bin("edge-agent"), "buffer", "status", "--db", db.string(), "--json"}, 30s);
   REQUIRE_MESSAGE(rc == 0, out);
   return nlohmann::json::parse(out.substr(out.find('{')));
