@@ -3,7 +3,7 @@
 # -fsanitize=fuzzer,address,undefined in build-asan: the asan stage's build (clang, ASan+UBSan,
 # EDGESYNC_FUZZ=ON, so every library has libFuzzer's coverage instrumentation); run after it, this
 # only links the targets, run alone it builds what they need.
-#   scripts/fuzz.sh                      all targets, FUZZ_TIME seconds each (default 45)
+#   scripts/fuzz.sh                      all targets, FUZZ_TIME seconds each (default 30)
 #   scripts/fuzz.sh fuzz_config          one target
 #   FUZZ_TIME=600 scripts/fuzz.sh fuzz_buffer_open
 #   build-asan/bin/fuzz_config CRASHFILE  reproduce one input (prints the sanitizer report)
@@ -15,7 +15,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${FUZZ_BUILD_DIR:-$ROOT/build-asan}"
-all=(fuzz_config fuzz_buffer_open fuzz_agent_message)
+all=(fuzz_config fuzz_buffer_open fuzz_agent_message fuzz_stream_contract)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ missing (scripts/install-deps.sh)" >&2; exit 1; }
@@ -39,7 +39,7 @@ for t in "${targets[@]}"; do
     fi
   fi
   log="$art/fuzz.log"
-  if "$bin" -max_total_time="${FUZZ_TIME:-45}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  if "$bin" -max_total_time="${FUZZ_TIME:-30}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$art/" "$work" "$ROOT/tests/fuzz/corpus/$t" > "$log" 2>&1; then
     echo "fuzz.sh: $t: ${#regressions[@]} regression input(s) pass; $(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$') runs, $(grep -o 'cov: [0-9]*' "$log" | tail -1), no crash"
   else

@@ -1,7 +1,7 @@
 // libFuzzer target: decoding an edgesync.v1.AgentMessage (what the hub's sync service reads from
 // every agent stream). Parses the input, walks every field through reflection (oneof, nested
 // batches, records, strings, bytes), then checks that re-serializing gives a message that parses
-// to the same thing. The hub's batch validation is to be called here too (see docs/testing.md).
+// to the same thing. The hub's batch validation has its own target (fuzz_stream_contract).
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/reflection.h>
