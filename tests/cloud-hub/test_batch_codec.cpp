@@ -1,12 +1,16 @@
 // PackedBatch decoding (FEATURE_PACKED_ZSTD): the agent's packer against the hub's decoder, and
 // every refusal, each before the hub allocates by a number the agent chose.
 #include <doctest/doctest.h>
+#include <grpcpp/grpcpp.h>
 #include <zstd.h>
 
 #include <limits>
 
 #include "batch_codec.hpp"
 #include "batch_packer.hpp"
+#include "fake_sink.hpp"
+#include "raw_client.hpp"
+#include "sync_service.hpp"
 
 using namespace edgesync;
 
@@ -291,4 +295,92 @@ TEST_CASE("garbage bodies are refused, unknown fields are skipped") {
   p.set_body(raw);
   p.set_raw_size(raw.size());
   CHECK(field_of(decode(p, b)) == "(none)");
+}
+
+namespace {
+
+struct PackedHub {
+  PackedHub() {
+    cfg.hub_id = "unit-hub";
+    cfg.shutdown_grace = std::chrono::milliseconds(1000);
+    service = std::make_unique<hub::SyncService>(cfg, sink);
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(service.get());
+    server = b.BuildAndStart();
+  }
+  ~PackedHub() {
+    service->begin_drain();
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    server.reset();
+    sink.close();
+  }
+  // A stream welcomed for `agent`, offering FEATURE_PACKED_ZSTD or not; `listed` = the welcome's.
+  std::unique_ptr<test::RawStream> open(const std::string& agent, bool offer, bool& listed) {
+    auto s = std::make_unique<test::RawStream>(
+        test::RawStream::channel("127.0.0.1:" + std::to_string(port)));
+    auto hello = test::hello(agent, 100);
+    if (offer) hello.mutable_hello()->add_features(v1::FEATURE_PACKED_ZSTD);
+    REQUIRE(s->write(hello));
+    auto m = s->read();
+    REQUIRE(m);
+    REQUIRE(m->has_welcome());
+    listed = false;
+    for (const int f : m->welcome().features()) listed |= f == v1::FEATURE_PACKED_ZSTD;
+    return s;
+  }
+  hub::HubConfig cfg;
+  test::FakeSink sink;
+  std::unique_ptr<hub::SyncService> service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+};
+
+v1::AgentMessage packed_message(std::uint64_t first_seq, int n) {
+  agent::BatchPacker packer(1);
+  auto recs = records(n, first_seq);
+  v1::AgentMessage m;
+  packer.pack(1, recs, *m.mutable_packed_batch());
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("the hub takes packed batches it welcomed and refuses broken ones naming the field") {
+  PackedHub h;
+  bool listed = false;
+  auto s = h.open("packed-1", true, listed);
+  CHECK(listed);
+  REQUIRE(s->write(packed_message(100, 20)));  // the hello said next seq 100
+  for (bool acked = false; !acked;) {
+    auto m = s->read();
+    REQUIRE(m);
+    acked = m->has_ack() && m->ack().batch_id() == 1;
+  }
+  // A second batch whose record names a device the batch does not have.
+  v1::BatchBody body = simple_body(2);
+  body.mutable_records(0)->set_seq_delta(300);  // above the first batch's seqs
+  body.mutable_records(1)->set_device(3);
+  v1::AgentMessage bad;
+  *bad.mutable_packed_batch() = packed(body);
+  REQUIRE(s->write(bad));
+  while (s->read()) {
+  }
+  const auto st = s->finish();
+  CHECK(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(st.error_message().find("packed_batch.body.records[1].device") != std::string::npos);
+  CHECK(h.sink.delivered().size() == 20);  // nothing of the broken batch
+}
+
+TEST_CASE("a packed batch on a stream whose welcome did not list the feature is refused") {
+  PackedHub h;
+  bool listed = true;
+  auto s = h.open("packed-2", false, listed);
+  CHECK_FALSE(listed);
+  REQUIRE(s->write(packed_message(100, 5)));
+  while (s->read()) {
+  }
+  const auto st = s->finish();
+  CHECK(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(h.sink.produced_total() == 0);
 }
