@@ -21,7 +21,7 @@ BIN="$BUILD_DIR/bin"
 N="${P7_N:-100000}"                 # records per run (10 devices x N/10)
 BATCHES="${P7_BATCHES:-10 100 500}"
 CODECS="${P7_CODECS:-none gzip zstd}"
-# Payload variants: a number is sensor-sim --size (0 = the JSON head alone, ~45 B; 120 = its
+# Payload variants: a number is sensor-sim --size (0 = the JSON head alone, ~41 B; 120 = its
 # default, padded with a letter run), "stamp" = --stamp --size 0 (the head led by the publish
 # time in ns: 19 digits that differ in every message, like real sensor time stamps).
 SIZES="${P7_SIZES:-0 120 stamp}"
