@@ -27,6 +27,9 @@ CODECS="${P7_CODECS:-none gzip zstd}"
 SIZES="${P7_SIZES:-0 120 stamp}"
 LEVELS="${P7_LEVELS:-1}"            # uplink.zstd_level for the zstd rows
 WINDOW="${P7_WINDOW:-16}"           # uplink.max_inflight_batches (16: small batches stay quick)
+# Live rows: the hub up, sensor-sim publishing at LIVE_RATE msg/s for LIVE_S s (payload
+# LIVE_SIZE); batches are then as large as what arrives between two sends (0 = no live rows).
+LIVE_RATE="${P7_LIVE_RATE:-1000}"; LIVE_S="${P7_LIVE_S:-20}"; LIVE_SIZE="${P7_LIVE_SIZE:-stamp}"
 [[ -x "$BIN/edge-agent" && -x "$BIN/cloud-hub" && -x "$BIN/sensor-sim" ]] ||
   BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/build.sh" >/dev/null
 "$ROOT/scripts/kafka.sh" fetch >/dev/null
@@ -77,10 +80,10 @@ wire_bytes() {
   ss -tinH state established "( dport = :$HUB_PORT )" |
     grep -o 'bytes_acked:[0-9]*' | cut -d: -f2 | awk '{s += $1} END {print s + 0}'
 }
-# raw_per_record SIZE: mean payload + topic bytes of what sensor-sim published (same formula as
-# tools/sensor-sim/payload.hpp).
+# raw_per_record SIZE COUNT_PER_DEVICE: mean payload + topic bytes of what sensor-sim published
+# (same formula as tools/sensor-sim/payload.hpp).
 raw_per_record() {
-  python3 - "$1" "$((N / 10))" <<'PY'
+  python3 - "$1" "$2" <<'PY'
 import sys
 stamp = sys.argv[1] == "stamp"
 size, count = (0 if stamp else int(sys.argv[1])), int(sys.argv[2])
@@ -108,7 +111,7 @@ for size in $SIZES; do
     --processes 2 --connections 2 --count $((N / 10)) > /dev/null
   wait_metric "$AG_METRICS" edgesync_agent_records_committed_total "$N" 300
   stop_agent
-  raw=$(raw_per_record "$size")
+  raw=$(raw_per_record "$size" $((N / 10)))
   for batch in $BATCHES; do  # the codecs of one batch size run back to back (same box load)
     for codec in $CODECS; do
       levels=1; [[ $codec == zstd ]] && levels="$LEVELS"
@@ -134,37 +137,66 @@ for size in $SIZES; do
         stop_agent
         stop_hub
         rm -f "$RUN/$id.db"*
-        rows+=("$size $codec $level $batch $raw $wire $ac0 $ac1 $hc0 $hc1")
+        rows+=("$size $codec $level $batch $batch $raw $wire $ac0 $ac1 $hc0 $hc1 $N")
       done
     done
   done
   rm -f "$tpl"*
 done
 
+if (( LIVE_RATE > 0 )); then
+  start_hub_on "$(port)"
+  nlive=$((LIVE_RATE * LIVE_S))
+  raw=$(raw_per_record "$LIVE_SIZE" $((nlive / 10)))
+  sim_args=(--size "$LIVE_SIZE"); [[ $LIVE_SIZE == stamp ]] && sim_args=(--stamp --size 0)
+  for codec in $CODECS; do
+    id="p7-live-$codec"
+    step "$id: $LIVE_RATE msg/s for $LIVE_S s, compression $codec, hub up"
+    start_agent "$id" "$RUN/$id.db" "$HUB_PORT" "compression: $codec, max_inflight_batches: $WINDOW"
+    wait_http "$AG_METRICS" /healthz 30 || { tail "$RUN/agent-$id.log" >&2; exit 1; }
+    for _ in $(seq 100); do
+      [[ "$(metric "$AG_METRICS" edgesync_agent_mqtt_connected)$(metric "$AG_METRICS" edgesync_agent_hub_connected)" == 11 ]] && break
+      sleep 0.1
+    done
+    sleep 0.5
+    ac0=$(cpu_ns_s "$AG_PID"); hc0=$(cpu_ns_s "$HUB_PID")
+    "$BIN/sensor-sim" --uri "tcp://127.0.0.1:$MQ" --prefix p7 --devices 10 "${sim_args[@]}" --quiet \
+      --rate "$LIVE_RATE" --count $((nlive / 10)) > /dev/null
+    wait_metric "$AG_METRICS" edgesync_agent_records_acked_total "$nlive" 120
+    wire=$(wire_bytes)
+    ac1=$(cpu_ns_s "$AG_PID"); hc1=$(cpu_ns_s "$HUB_PID")
+    sleep 2.1  # the monitor's next tick publishes the batch counter
+    per=$(( nlive / $(metric "$AG_METRICS" edgesync_agent_uplink_batches_total) ))
+    stop_agent
+    rows+=("$LIVE_SIZE $codec 1 live-${LIVE_RATE}/s,~${per}/batch live $raw $wire $ac0 $ac1 $hc0 $hc1 $nlive")
+  done
+  stop_hub
+fi
+
 # The table: ratios against the raw bytes, CPU against compression none at the same size/batch.
-table=$(printf '%s\n' "${rows[@]}" | N="$N" python3 -c '
+table=$(printf '%s\n' "${rows[@]}" | python3 -c '
 import os, sys
-n = int(os.environ["N"])
 rows = [l.split() for l in sys.stdin if l.strip()]
 base = {}
-for size, codec, level, batch, raw, wire, ac0, ac1, hc0, hc1 in rows:
+for size, codec, level, batch, key, raw, wire, ac0, ac1, hc0, hc1, n in rows:
     if codec == "none":
-        base[(size, batch)] = (float(ac1) - float(ac0)) * 1e6 / n
+        base[(size, key)] = (float(ac1) - float(ac0)) * 1e6 / int(n)
 print("| payload (sensor-sim --size) | compression | records/batch | raw B/record (payload + topic) | wire B/record (TCP) | wire / raw | agent CPU us/record | vs none | hub CPU us/record |")
 print("|---|---|---|---|---|---|---|---|---|")
-for size, codec, level, batch, raw, wire, ac0, ac1, hc0, hc1 in rows:
+for size, codec, level, batch, key, raw, wire, ac0, ac1, hc0, hc1, n in rows:
+    n = int(n)
     w = int(wire) / n
     a = (float(ac1) - float(ac0)) * 1e6 / n
     h = (float(hc1) - float(hc0)) * 1e6 / n
-    b = base.get((size, batch))
+    b = base.get((size, key))
     vs = "%+.0f %%" % ((a / b - 1) * 100) if b and codec != "none" else "-"
     name = codec + (" (level %s)" % level if codec == "zstd" else "")
     print("| %s | %s | %s | %.1f | %.1f | %.3f | %.2f | %s | %.2f |" % (
-        size, name, batch, float(raw), w, w / float(raw), a, vs, h))
+        size, name, batch.replace("-", " ").replace(",", ", "), float(raw), w, w / float(raw), a, vs, h))
 ')
 echo; echo "$table"
 if (( WRITE )); then
-  meta="Measured by \`bench/p7_wire.sh\` on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD), $N records per row drained from a buffer, \`max_inflight_batches\` $WINDOW, $(nproc) cores, load average before the run $LOAD0."
+  meta="Measured by \`bench/p7_wire.sh\` on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD), $N records per row drained from a buffer, live rows $LIVE_RATE msg/s for $LIVE_S s, \`max_inflight_batches\` $WINDOW, $(nproc) cores, load average before the run $LOAD0."
   python3 - "$ROOT/docs/benchmarks.md" "$meta" "$table" <<'PY'
 import sys
 doc, meta, table = sys.argv[1:4]
