@@ -35,7 +35,7 @@ toolchain_of() { case "$1" in arm64) echo "$ROOT/cross/toolchain-aarch64.cmake" 
 
 NATIVE_BUILD_PKGS=(ca-certificates cmake ninja-build g++ make pkg-config file binutils
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
-  libpaho-mqttpp-dev libpaho-mqtt-dev libsqlite3-dev librdkafka-dev libyaml-cpp-dev
+  libpaho-mqttpp-dev libpaho-mqtt-dev libsqlite3-dev libzstd-dev librdkafka-dev libyaml-cpp-dev
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libcivetweb-dev doctest-dev)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

@@ -57,7 +57,7 @@ HOST_PKGS=(cmake make pkg-config file binutils
 # Target-arch packages.
 TARGET_PKGS=("crossbuild-essential-$ARCH"
   "libgrpc++-dev:$ARCH" "libprotobuf-dev:$ARCH" "librdkafka-dev:$ARCH"
-  "libpaho-mqttpp-dev:$ARCH" "libpaho-mqtt-dev:$ARCH" "libsqlite3-dev:$ARCH"
+  "libpaho-mqttpp-dev:$ARCH" "libpaho-mqtt-dev:$ARCH" "libsqlite3-dev:$ARCH" "libzstd-dev:$ARCH"
   "libyaml-cpp0.7:$ARCH" "libspdlog-dev:$ARCH" "libfmt-dev:$ARCH"
   "libprometheus-cpp-core1.0:$ARCH" "libprometheus-cpp-pull1.0:$ARCH" "libcivetweb-dev:$ARCH")
 # Target-arch packages the project may use; installed only when apt can do it without removing
@@ -84,7 +84,7 @@ SYSROOT_HOST_PKGS=(cmake make pkg-config file binutils protobuf-compiler protobu
   "crossbuild-essential-$ARCH")
 [[ ${EDGESYNC_CROSS_NO_QEMU:-0} == 1 ]] || SYSROOT_HOST_PKGS+=(qemu-user-static)
 SYSROOT_PKGS=(libc6-dev libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc librdkafka-dev
-  libpaho-mqttpp-dev libpaho-mqtt-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+  libpaho-mqttpp-dev libpaho-mqtt-dev libsqlite3-dev libzstd-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev libcivetweb-dev doctest-dev libcli11-dev nlohmann-json3-dev)
 SYSROOT_STAMP="$SYSROOT/.edgesync-sysroot"
 

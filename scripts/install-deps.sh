@@ -8,7 +8,7 @@ PKGS=(cmake g++ make pkg-config git ca-certificates openssl clang-format
   clang clang-tidy libclang-rt-14-dev ccache ninja-build
   libpaho-mqttpp-dev libpaho-mqtt-dev libsqlite3-dev sqlite3
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  librdkafka-dev libyaml-cpp-dev libspdlog-dev doctest-dev
+  librdkafka-dev libyaml-cpp-dev libspdlog-dev doctest-dev libzstd-dev
   libcli11-dev nlohmann-json3-dev prometheus-cpp-dev
   mosquitto mosquitto-clients kcat
   default-jdk-headless maven curl procps iproute2 python3)

@@ -30,6 +30,9 @@ struct HubConfig {
   std::chrono::milliseconds hello_timeout{5000};
   std::size_t max_inflight_bytes = 256u << 20;
   std::uint64_t max_seq_rate = 1000000;
+  // Welcome FEATURE_PACKED_ZSTD when an agent offers it. Not a config key: tests set it false to
+  // play a hub from before packed batches.
+  bool packed_batches = true;
   struct Tls {
     bool enabled = false;
     std::string ca_file, cert_file, key_file;

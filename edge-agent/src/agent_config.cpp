@@ -120,8 +120,21 @@ constexpr std::array kKeys = {
            "Cap of the reconnect wait ceiling, which doubles per failed attempt."},
     KeyDef{"uplink.keepalive_ms", Type::kInt, "20000", false, 1000, 3600000, {},
            "gRPC keep-alive ping interval: a dead link is noticed within about twice this."},
-    KeyDef{"uplink.compression", Type::kEnum, "none", false, 0, kMaxInt, "none|gzip",
-           "gRPC message compression towards the hub."},
+    KeyDef{"uplink.compression", Type::kEnum, "zstd", false, 0, kMaxInt, "none|gzip|zstd",
+           "`zstd`: packed batches (each device id and topic once per batch, seq and time as "
+           "deltas, zstd) when the hub offers them (FEATURE_PACKED_ZSTD), else plain batches "
+           "uncompressed (a hub before 1.2). `gzip`: gRPC message compression of plain batches. "
+           "`none`: plain batches. Measured on sensor JSON, 100 records per batch: see "
+           "docs/benchmarks.md (P7). Acks and the guarantee are the same for all three."},
+    KeyDef{"uplink.zstd_level", Type::kInt, "1", false, 1, 19, {},
+           "zstd compression level of packed batches. Higher levels cost the agent more CPU for "
+           "a few percent fewer bytes (P7)."},
+    KeyDef{"uplink.max_bytes_per_s", Type::kInt, "0", false, 0, kMaxInt, {},
+           "Bandwidth cap: bytes per second the agent writes to the hub stream (messages as "
+           "sent, after packing and zstd; before gzip, which gRPC applies later), a token "
+           "bucket one second deep that paces live traffic and the backlog drain alike. "
+           "0 = unlimited. A batch larger than a second's worth waits until the bucket has paid "
+           "for it, so keep `batch_max_bytes` below the cap."},
 
     KeyDef{"metrics.listen", Type::kString, "0.0.0.0:9102", false, 0, kMaxInt, {},
            "`host:port` for `/healthz`, `/readyz` and Prometheus `/metrics`; empty disables."},
@@ -198,7 +211,12 @@ AgentConfig agent_config_from(const config::Values& v) {
   c.uplink.backoff_initial = std::chrono::milliseconds(v.integer("uplink.backoff_initial_ms"));
   c.uplink.backoff_max = std::chrono::milliseconds(v.integer("uplink.backoff_max_ms"));
   c.uplink.keepalive = std::chrono::milliseconds(v.integer("uplink.keepalive_ms"));
-  c.uplink.gzip = v.str("uplink.compression") == "gzip";
+  const auto comp = v.str("uplink.compression");
+  c.uplink.compression = comp == "gzip"   ? AgentConfig::Uplink::Compression::kGzip
+                         : comp == "none" ? AgentConfig::Uplink::Compression::kNone
+                                          : AgentConfig::Uplink::Compression::kZstd;
+  c.uplink.zstd_level = static_cast<int>(v.integer("uplink.zstd_level"));
+  c.uplink.max_bytes_per_s = static_cast<std::uint64_t>(v.integer("uplink.max_bytes_per_s"));
 
   c.log_level = v.str("log.level");
   c.log_format = v.str("log.format");

@@ -53,7 +53,10 @@ struct AgentConfig {
     std::size_t max_inflight_batches = 16;
     std::chrono::milliseconds backoff_initial{200}, backoff_max{30000};
     std::chrono::milliseconds keepalive{20000};
-    bool gzip = false;
+    // zstd: packed batches when the hub welcomes FEATURE_PACKED_ZSTD, else plain batches.
+    enum class Compression { kNone, kGzip, kZstd } compression = Compression::kZstd;
+    int zstd_level = 1;
+    std::uint64_t max_bytes_per_s = 0;  // 0 = unlimited
   } uplink;
 
   std::string metrics_listen;

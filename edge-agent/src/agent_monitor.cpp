@@ -42,6 +42,13 @@ struct AgentMonitor::Metrics {
         counter("edgesync_agent_records_committed_total", "Records committed to the buffer");
     sent = counter("edgesync_agent_records_sent_total", "Records sent to the hub (incl. resends)");
     acked = counter("edgesync_agent_records_acked_total", "Records acked by the hub and deleted");
+    stream_bytes = counter("edgesync_agent_uplink_bytes_total",
+                           "Bytes of messages written to the hub stream (after packing and zstd, "
+                           "before gzip; what uplink.max_bytes_per_s caps)");
+    packed_batches = counter("edgesync_agent_uplink_packed_batches_total",
+                             "Batches sent as PackedBatch (FEATURE_PACKED_ZSTD)");
+    batches = counter("edgesync_agent_uplink_batches_total",
+                      "Batches sent to the hub (records per batch = records_sent / batches)");
     mqtt_reconnects = counter("edgesync_agent_mqtt_connects_total", "MQTT (re)connections");
     hub_sessions = counter("edgesync_agent_hub_sessions_total", "Hub streams established");
     hub_failures = counter("edgesync_agent_hub_stream_failures_total", "Hub streams that failed");
@@ -74,7 +81,8 @@ struct AgentMonitor::Metrics {
         gauge("edgesync_agent_acked_through_seq", "Highest sequence number acked by the hub");
   }
   Mirror received, committed, sent, acked, mqtt_reconnects, hub_sessions, hub_failures,
-      commit_errors, commits, quarantined, dead_lettered, dropped[4];
+      stream_bytes, packed_batches, batches, commit_errors, commits, quarantined, dead_lettered,
+      dropped[4];
   prometheus::Gauge *records, *bytes, *oldest, *full, *disk_full, *dead_letter_rows, *mqtt_up,
       *hub_up, *acked_seq;
   std::uint64_t last_acked_through = 0;
@@ -136,6 +144,9 @@ void AgentMonitor::tick() {
   m.received.set(in.received.load());
   m.committed.set(b.committed_total);
   m.sent.set(up.records_sent.load());
+  m.stream_bytes.set(up.stream_bytes.load());
+  m.packed_batches.set(up.packed_batches.load());
+  m.batches.set(up.batches_sent.load());
   m.acked.set(b.acked_total);
   m.mqtt_reconnects.set(in.reconnects.load());
   m.hub_sessions.set(up.sessions.load());

@@ -8,6 +8,7 @@
 #include <deque>
 #include <random>
 
+#include "batch_packer.hpp"
 #include "edgesync/common/backoff.hpp"
 #include "edgesync/common/secrets.hpp"
 #include "edgesync/v1/sync.grpc.pb.h"
@@ -53,7 +54,9 @@ class Uplink::Session {
     grpc::ClientContext ctx;
     u_.refresh_token();
     if (!u_.token_.empty()) ctx.AddMetadata("authorization", "Bearer " + u_.token_);
-    if (u_.cfg_.gzip) ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+    if (u_.cfg_.compression == AgentConfig::Uplink::Compression::kGzip) {
+      ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+    }
     {
       std::lock_guard lk(u_.mu_);
       if (u_.stopping_) return false;
@@ -116,6 +119,7 @@ class Uplink::Session {
     h->set_buffer_id(u_.buffer_.buffer_id());
     h->add_features(v1::FEATURE_REJECT);
     h->add_features(v1::FEATURE_RECORD_LIMIT);
+    if (u_.packer_) h->add_features(v1::FEATURE_PACKED_ZSTD);
     if (!stream.Write(hello)) return false;
     v1::HubMessage m;
     if (!stream.Read(&m)) {
@@ -123,6 +127,8 @@ class Uplink::Session {
       return false;
     }
     if (!m.has_welcome()) return false;
+    // Packed batches only when this hub said it takes them (a hub before 1.2 does not).
+    packed_ = u_.packer_ && std::ranges::count(m.welcome().features(), v1::FEATURE_PACKED_ZSTD) > 0;
     const auto durable = m.welcome().durable_through();
     if (durable >= next) {
       // A hub that claims records we never assigned is wrong (or not ours): skip nothing.
@@ -144,8 +150,8 @@ class Uplink::Session {
     if (u_.on_record_limit_) u_.on_record_limit_(m.welcome().max_record_bytes());
     u_.counters_.connected = true;
     u_.counters_.sessions.fetch_add(1);
-    spdlog::info("uplink: connected to hub {} ({}), resuming after seq {}", u_.cfg_.hub,
-                 m.welcome().hub_id(), sent_through_);
+    spdlog::info("uplink: connected to hub {} ({}), resuming after seq {}{}", u_.cfg_.hub,
+                 m.welcome().hub_id(), sent_through_, packed_ ? ", packed batches (zstd)" : "");
     return true;
   }
 
@@ -205,24 +211,37 @@ class Uplink::Session {
         continue;
       }
       v1::AgentMessage msg;
-      auto* b = msg.mutable_batch();
-      b->set_batch_id(++batch_id);
-      b->mutable_records()->Reserve(static_cast<int>(recs.size()));
-      for (auto& r : recs) {
-        auto* pr = b->add_records();
-        pr->set_seq(r.seq);
-        pr->set_device_id(std::move(r.device_id));
-        pr->set_mqtt_topic(std::move(r.topic));
-        pr->set_payload(std::move(r.payload));
-        pr->set_received_unix_ns(r.received_unix_ns);
-        pr->set_qos(static_cast<std::uint32_t>(r.qos));
+      if (packed_) {
+        u_.packer_->pack(++batch_id, recs, *msg.mutable_packed_batch());
+      } else {
+        auto* b = msg.mutable_batch();
+        b->set_batch_id(++batch_id);
+        b->mutable_records()->Reserve(static_cast<int>(recs.size()));
+        for (auto& r : recs) {
+          auto* pr = b->add_records();
+          pr->set_seq(r.seq);
+          pr->set_device_id(std::move(r.device_id));
+          pr->set_mqtt_topic(std::move(r.topic));
+          pr->set_payload(std::move(r.payload));
+          pr->set_received_unix_ns(r.received_unix_ns);
+          pr->set_qos(static_cast<std::uint32_t>(r.qos));
+        }
       }
       const std::uint64_t last = recs.back().seq;
+      const std::size_t size = msg.ByteSizeLong();
+      // uplink.max_bytes_per_s: wait until the bucket has paid for this message.
+      if (const auto wait = u_.bucket_.take(size); wait.count() > 0) {
+        std::unique_lock lk(mu_);
+        if (cv_.wait_for(lk, wait, [&] { return broken_; })) return;
+      }
+      if (stopping()) return;
       {
         std::lock_guard lk(mu_);
         inflight_.push_back(last);
       }
       if (!stream.Write(msg)) return;
+      u_.counters_.stream_bytes.fetch_add(size, std::memory_order_relaxed);
+      if (packed_) u_.counters_.packed_batches.fetch_add(1, std::memory_order_relaxed);
       sent_through_ = last;
       u_.counters_.batches_sent.fetch_add(1, std::memory_order_relaxed);
       u_.counters_.records_sent.fetch_add(recs.size(), std::memory_order_relaxed);
@@ -233,6 +252,7 @@ class Uplink::Session {
   std::uint64_t sent_through_ = 0;
   std::size_t max_records_ = u_.cfg_.batch_max_records;
   std::size_t max_bytes_ = u_.cfg_.batch_max_bytes;
+  bool packed_ = false;  // the hub welcomed FEATURE_PACKED_ZSTD
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::uint64_t> inflight_;  // last seq of each unacked batch
@@ -247,7 +267,11 @@ Uplink::Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer,
     : cfg_(std::move(cfg)),
       agent_id_(std::move(agent_id)),
       buffer_(buffer),
-      on_record_limit_(std::move(on_record_limit)) {
+      on_record_limit_(std::move(on_record_limit)),
+      bucket_(cfg_.max_bytes_per_s) {
+  if (cfg_.compression == AgentConfig::Uplink::Compression::kZstd) {
+    packer_ = std::make_unique<BatchPacker>(cfg_.zstd_level);
+  }
   if (!cfg_.token_file.empty()) token_ = read_secret_file(cfg_.token_file);
   // Fail at start-up, not at the first connect, when TLS files are unreadable.
   (void)make_credentials(cfg_);

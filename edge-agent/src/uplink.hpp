@@ -13,6 +13,7 @@
 
 #include "agent_config.hpp"
 #include "buffer.hpp"
+#include "byte_bucket.hpp"
 
 namespace grpc {
 class ClientContext;
@@ -26,9 +27,13 @@ struct UplinkCounters {
   std::atomic<std::uint64_t> acked_through{0};
   std::atomic<std::uint64_t> sessions{0};
   std::atomic<std::uint64_t> failures{0};
-  std::atomic<std::uint64_t> dead_lettered{0};  // records the hub rejected for good
+  std::atomic<std::uint64_t> dead_lettered{0};   // records the hub rejected for good
+  std::atomic<std::uint64_t> packed_batches{0};  // of batches_sent: sent as PackedBatch
+  std::atomic<std::uint64_t> stream_bytes{0};    // serialized messages written (before gzip)
   std::atomic<bool> connected{false};
 };
+
+class BatchPacker;
 
 class Uplink {
  public:
@@ -56,6 +61,8 @@ class Uplink {
   Buffer& buffer_;
   std::function<void(std::uint64_t)> on_record_limit_;
   UplinkCounters counters_;
+  std::unique_ptr<BatchPacker> packer_;  // uplink.compression zstd; reused by every session
+  ByteBucket bucket_;                    // uplink.max_bytes_per_s, across reconnects
 
   std::mutex mu_;
   std::condition_variable cv_;

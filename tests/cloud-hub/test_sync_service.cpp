@@ -61,9 +61,11 @@ class CheckingBuffer : public agent::Buffer {
 };
 
 struct Harness {
-  explicit Harness(std::set<std::uint64_t> fail_once, std::set<std::uint64_t> permanent = {})
+  explicit Harness(std::set<std::uint64_t> fail_once, std::set<std::uint64_t> permanent = {},
+                   bool packed_batches = true)
       : sink(std::move(fail_once), std::move(permanent)) {
     cfg.hub_id = "unit-hub";
+    cfg.packed_batches = packed_batches;  // false: a hub before FEATURE_PACKED_ZSTD
     cfg.max_inflight_records = 300;
     cfg.shutdown_grace = 2000ms;
     service = std::make_unique<hub::SyncService>(cfg, sink, &metrics);
@@ -187,4 +189,98 @@ TEST_CASE("a record Kafka refuses for good goes to the agent dead letters and th
   CHECK(up.counters().sessions.load() == 1);  // no reconnect loop
   CHECK(up.counters().dead_lettered.load() == 2);
   CHECK(real.stats().dead_lettered == 2);
+}
+
+namespace {
+
+// Runs 2000 records through the real uplink and hub; returns the uplink's counters' view.
+struct WireRun {
+  std::uint64_t batches = 0, packed = 0, bytes = 0;
+  std::chrono::steady_clock::duration took{};
+};
+
+WireRun run_wire(Harness& h, const std::string& name, agent::AgentConfig::Uplink u) {
+  auto dir = test::make_temp_dir(name);
+  agent::SqliteBuffer real({(dir / "b.db").string(), false, 256, 2000});
+  CheckingBuffer buf(real, h.sink);
+  fill(buf, 2000);
+  agent::Uplink up(std::move(u), name, buf);
+  const auto t0 = std::chrono::steady_clock::now();
+  up.start();
+  CHECK(
+      test::wait_until([&] { return real.first_unacked_seq() == 0 && buf.max_ack_ == 2000; }, 60s));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  up.stop(1s);
+  CHECK(h.sink.delivered().size() == 2000);
+  CHECK(buf.violations_ == 0);
+  std::size_t payload = 0;
+  for (int i = 0; i < 2000; ++i) payload += std::to_string(i).size();
+  CHECK(h.sink.payload_bytes() == payload);   // every payload, byte count intact
+  CHECK(up.counters().sessions.load() == 1);  // no refusal, no reconnect
+  return {up.counters().batches_sent.load(), up.counters().packed_batches.load(),
+          up.counters().stream_bytes.load(), took};
+}
+
+}  // namespace
+
+TEST_CASE("the agent sends packed batches when the hub welcomes them, plain ones otherwise") {
+  SUBCASE("a hub that offers FEATURE_PACKED_ZSTD") {
+    Harness h({});
+    const auto r = run_wire(h, "wire-packed", uplink_cfg(h.port));  // zstd is the default
+    CHECK(r.batches >= 40);
+    CHECK(r.packed == r.batches);
+  }
+  SUBCASE("a hub before packed batches (the feature left out of its welcome)") {
+    Harness h({}, {}, false);
+    const auto r = run_wire(h, "wire-old-hub", uplink_cfg(h.port));
+    CHECK(r.batches >= 40);
+    CHECK(r.packed == 0);
+  }
+  SUBCASE("an agent with compression none or gzip does not offer it") {
+    Harness h({});
+    auto u = uplink_cfg(h.port);
+    u.compression = agent::AgentConfig::Uplink::Compression::kGzip;
+    const auto r = run_wire(h, "wire-gzip", u);
+    CHECK(r.packed == 0);
+  }
+}
+
+TEST_CASE("packed batches put fewer bytes on the stream than plain ones") {
+  std::uint64_t plain = 0, packed = 0;
+  {
+    Harness h({});
+    auto u = uplink_cfg(h.port);
+    u.compression = agent::AgentConfig::Uplink::Compression::kNone;
+    plain = run_wire(h, "wire-bytes-none", u).bytes;
+  }
+  {
+    Harness h({});
+    packed = run_wire(h, "wire-bytes-zstd", uplink_cfg(h.port)).bytes;
+  }
+  MESSAGE("stream bytes for 2000 small records: plain " << plain << ", packed " << packed);
+  CHECK(packed * 2 < plain);
+}
+
+TEST_CASE("the bandwidth cap paces what the uplink writes") {
+  // Deterministic: the bucket alone, on a clock we move.
+  const auto t0 = std::chrono::steady_clock::time_point{} + 100s;
+  agent::ByteBucket bucket(1000, t0);
+  CHECK(bucket.take(600, t0).count() == 0);  // a second's worth may go at once
+  CHECK(bucket.take(400, t0).count() == 0);
+  CHECK(bucket.take(500, t0) == 500ms);          // then each byte waits its turn
+  CHECK(bucket.take(500, t0 + 500ms) == 500ms);  // (the debt of the previous one paid)
+  CHECK(bucket.take(0, t0 + 10s).count() == 0);  // never more than a second banked
+  CHECK(bucket.take(1500, t0 + 10s) == 500ms);
+  CHECK(agent::ByteBucket(0, t0).take(1u << 30, t0).count() == 0);  // 0 = unlimited
+
+  // The real uplink: 2000 records at 20 kB/s cannot take less than (bytes - 1 s of burst) / rate.
+  Harness h({});
+  auto u = uplink_cfg(h.port);
+  u.max_bytes_per_s = 20000;
+  u.compression = agent::AgentConfig::Uplink::Compression::kNone;  // more bytes: a longer run
+  const auto r = run_wire(h, "wire-capped", u);
+  const double secs = std::chrono::duration<double>(r.took).count();
+  MESSAGE("capped run: " << r.bytes << " bytes in " << secs << " s");
+  CHECK(r.bytes > 40000);
+  CHECK(secs >= static_cast<double>(r.bytes - 20000) / 20000.0 * 0.99);
 }

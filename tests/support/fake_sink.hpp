@@ -75,6 +75,10 @@ class FakeSink : public hub::Sink {
     std::lock_guard lk(mu_);
     return dead_lettered_;
   }
+  std::size_t payload_bytes() {
+    std::lock_guard lk(mu_);
+    return payload_bytes_;
+  }
   std::size_t produced_total() {
     std::lock_guard lk(mu_);
     return produced_;

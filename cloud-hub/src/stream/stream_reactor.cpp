@@ -3,6 +3,9 @@
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
+#include "batch_codec.hpp"
 #include "edgesync/common/text.hpp"
 #include "inflight_batch.hpp"
 
@@ -101,12 +104,29 @@ void StreamReactor::OnReadDone(bool ok) {
     handle_hello(msg->hello());
     return;
   }
-  if (!msg->has_batch()) {
+  const bool packed =
+      msg->has_packed_batch() &&  // only when the welcome listed FEATURE_PACKED_ZSTD
+      std::ranges::count(features_, v1::FEATURE_PACKED_ZSTD) > 0;
+  if (!msg->has_batch() && !packed) {
     refuse_locked(Refusal::kMalformed, "expected a batch after the hello");
     return;
   }
   lk.unlock();
-  handle_batch(std::move(arena), msg, bytes);
+  std::size_t unpacked = 0;  // a packed batch is held twice: packed and decoded (admission)
+  if (packed) {  // decoded outside the lock (delivery reports need it), then on as a Batch
+    auto* m = google::protobuf::Arena::CreateMessage<v1::AgentMessage>(arena.get());
+    const PackedLimits limits{deps_.cfg.max_batch_records, deps_.cfg.max_batch_bytes};
+    if (auto v = decode_packed_batch(msg->packed_batch(), limits, decode_scratch(),
+                                     *m->mutable_batch())) {
+      std::lock_guard g(mu_);
+      refuse_locked(Refusal::kInvalidBatch, "agent '" + agent_ + "': " + v->field + " " + v->what +
+                                                "; nothing of this batch is acked");
+      return;
+    }
+    unpacked = static_cast<std::size_t>(msg->packed_batch().raw_size());
+    msg = m;
+  }
+  handle_batch(std::move(arena), msg, bytes + unpacked);
 }
 
 void StreamReactor::handle_hello(const v1::Hello& h) {
@@ -155,7 +175,8 @@ void StreamReactor::handle_hello(const v1::Hello& h) {
   skip_through_ = claim.durable_through;
   for (const int f : h.features()) {
     if (f == v1::FEATURE_REJECT) reject_ok_ = true;
-    if (f == v1::FEATURE_REJECT || f == v1::FEATURE_RECORD_LIMIT) {
+    if (f == v1::FEATURE_REJECT || f == v1::FEATURE_RECORD_LIMIT ||
+        (f == v1::FEATURE_PACKED_ZSTD && deps_.cfg.packed_batches)) {
       features_.push_back(static_cast<v1::Feature>(f));
     }
   }
