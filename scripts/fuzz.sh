@@ -15,7 +15,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${FUZZ_BUILD_DIR:-$ROOT/build-asan}"
-all=(fuzz_config fuzz_buffer_open fuzz_agent_message fuzz_stream_contract)
+all=(fuzz_config fuzz_buffer_open fuzz_agent_message fuzz_stream_contract fuzz_batch_codec)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all[@]}")
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ missing (scripts/install-deps.sh)" >&2; exit 1; }

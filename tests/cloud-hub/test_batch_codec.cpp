@@ -26,7 +26,7 @@ std::vector<agent::StoredRecord> records(int n, std::uint64_t first_seq = 7) {
     r.device_id = "dev-" + std::to_string(i % 4);
     r.topic = "sensors/" + r.device_id + (i % 2 ? "/temp" : "/hum");
     r.payload = R"({"d":")" + r.device_id + R"(","n":)" + std::to_string(i) + R"(,"v":21.5})";
-    r.received_unix_ns = 1764000000000000000 + i * 1000003 - (i == 5 ? 5000000 : 0);
+    r.received_unix_ns = 1764000000000000000 + std::int64_t{i} * 1000003 - (i == 5 ? 5000000 : 0);
     r.qos = i % 3;
     v.push_back(r);
   }
@@ -407,9 +407,11 @@ TEST_CASE("random corruptions are refused or decode within the limits, never mor
     std::string b = m.body();
     for (int j = 0, k = 1 + static_cast<int>(rng() % 4); j < k; ++j) {
       switch (rng() % 5) {
-        case 0:
-          b[rng() % b.size()] ^= static_cast<char>(1 << (rng() % 8));
+        case 0: {
+          const std::size_t at = rng() % b.size();
+          b[at] = static_cast<char>(static_cast<unsigned char>(b[at]) ^ (1U << (rng() % 8)));
           break;
+        }
         case 1:
           b.resize(1 + rng() % b.size());
           break;
