@@ -118,7 +118,13 @@ void SqliteBuffer::maintenance() {
   }
   std::error_code ec;
   const auto wal = std::filesystem::file_size(opts_.path + "-wal", ec);
-  if (!ec && wal > (16u << 20)) wdb_.try_exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  // The vacuum shrinks the database only when its WAL frames are checkpointed. An idle buffer
+  // writes nothing that would trigger the auto-checkpoint, so on a full disk (reserve released)
+  // checkpoint now: otherwise the space an ack freed never reaches the file system and the
+  // disk-full state never ends.
+  if ((!ec && wal > (16u << 20)) || (!reserve_.held() && opts_.disk_reserve_bytes > 0)) {
+    wdb_.try_exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
 }
 
 }  // namespace edgesync::agent
