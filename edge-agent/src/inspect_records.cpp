@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "inspect.hpp"
+#include "record_row.hpp"
 
 namespace edgesync::agent {
 namespace {
@@ -21,13 +22,7 @@ void bind_filter(sqlite::Stmt& st, const RecordFilter& f, std::uint64_t after) {
 }
 
 StoredRecord row(const sqlite::Stmt& st, bool dead_letter) {
-  StoredRecord r;
-  r.seq = static_cast<std::uint64_t>(st.int64(0));
-  r.device_id = st.text(1);
-  r.topic = st.text(2);
-  r.payload = st.blob(3);
-  r.received_unix_ns = st.int64(4);
-  r.qos = static_cast<int>(st.int64(5));
+  StoredRecord r = record_from_row(st);
   if (dead_letter) {
     r.dead_letter_reason = st.text(6);
     r.dead_lettered_unix_ns = st.int64(7);

@@ -1,6 +1,7 @@
 // SqliteBuffer: the reader side (its own read-only connection): records for the uplink, stats.
 #include <spdlog/spdlog.h>
 
+#include "record_row.hpp"
 #include "sqlite_buffer.hpp"
 #include "sqlite_buffer_internal.hpp"
 
@@ -18,13 +19,7 @@ std::vector<StoredRecord> SqliteBuffer::read_after(std::uint64_t after, std::siz
   std::size_t bytes = 0;
   int rc;
   while ((rc = select_.step()) == SQLITE_ROW) {
-    StoredRecord r;
-    r.seq = static_cast<std::uint64_t>(select_.int64(0));
-    r.device_id = select_.text(1);
-    r.topic = select_.text(2);
-    r.payload = select_.blob(3);
-    r.received_unix_ns = select_.int64(4);
-    r.qos = static_cast<int>(select_.int64(5));
+    StoredRecord r = record_from_row(select_);
     const std::size_t sz = record_cost(r.payload.size(), r.topic.size(), r.device_id.size());
     if (!out.empty() && bytes + sz > max_bytes) break;
     bytes += sz;

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <thread>
 
+#include "buffer_support.hpp"
 #include "inspect.hpp"
 #include "process.hpp"
 #include "sqlite_buffer.hpp"
@@ -24,15 +25,9 @@ IncomingMessage msg(int i, std::size_t size = 100, std::int64_t received_ns = 0)
   return m;
 }
 SqliteBufferOptions base(const std::filesystem::path& dir) {
-  SqliteBufferOptions o;
-  o.path = (dir / "buffer.db").string();
-  o.synchronous_full = false;
-  o.commit_window = 0;
-  return o;
+  return edgesync::test::buffer_options(dir);
 }
-std::uint64_t drops(SqliteBuffer& b, DropReason r) {
-  return b.stats().dropped[static_cast<int>(r)];
-}
+using edgesync::test::drops;
 const std::uint64_t kCost = record_cost(100, 7, 3);  // one msg() record
 }  // namespace
 

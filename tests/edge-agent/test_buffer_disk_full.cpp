@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "buffer_support.hpp"
 #include "disk_reserve.hpp"
 #include "inspect.hpp"
 #include "process.hpp"
@@ -29,16 +30,9 @@ IncomingMessage msg(int i, std::size_t size = 200) {
 }
 
 SqliteBufferOptions base(const std::filesystem::path& dir) {
-  SqliteBufferOptions o;
-  o.path = (dir / "buffer.db").string();
-  o.synchronous_full = false;
-  o.commit_window = 0;
-  return o;
+  return edgesync::test::buffer_options(dir);
 }
-
-std::uint64_t drops(SqliteBuffer& b, DropReason r) {
-  return b.stats().dropped[static_cast<int>(r)];
-}
+using edgesync::test::drops;
 
 // A tmpfs of `size` on `dir` while it lives.
 class Tmpfs {

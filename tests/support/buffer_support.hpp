@@ -1,0 +1,23 @@
+// Test support for the buffer suites: the options they start from and the drop counter they read.
+#pragma once
+
+#include <filesystem>
+
+#include "sqlite_buffer.hpp"
+
+namespace edgesync::test {
+
+// A buffer file in `dir`, synchronous=NORMAL, commit window 0 (append returns after its commit).
+inline agent::SqliteBufferOptions buffer_options(const std::filesystem::path& dir) {
+  agent::SqliteBufferOptions o;
+  o.path = (dir / "buffer.db").string();
+  o.synchronous_full = false;
+  o.commit_window = 0;
+  return o;
+}
+
+inline std::uint64_t drops(agent::SqliteBuffer& b, agent::DropReason r) {
+  return b.stats().dropped[static_cast<int>(r)];
+}
+
+}  // namespace edgesync::test
