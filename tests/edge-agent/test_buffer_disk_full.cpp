@@ -1,7 +1,6 @@
 // A full disk is a state, not a crash: SQLITE_FULL emulated with max_page_count, and a real full
 // file system (a small tmpfs; those cases are skipped with a message when mount is not allowed).
 #include <doctest/doctest.h>
-#include <sys/mount.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,6 +11,7 @@
 #include "inspect.hpp"
 #include "process.hpp"
 #include "sqlite_buffer.hpp"
+#include "tmpfs.hpp"
 
 using namespace edgesync::agent;
 using namespace std::chrono_literals;
@@ -34,25 +34,7 @@ SqliteBufferOptions base(const std::filesystem::path& dir) {
 }
 using edgesync::test::drops;
 
-// A tmpfs of `size` on `dir` while it lives.
-class Tmpfs {
- public:
-  Tmpfs(const std::filesystem::path& dir, const char* size) : dir_(dir) {
-    std::filesystem::create_directories(dir_);
-    const std::string opts = std::string("size=") + size;
-    mounted_ = ::mount("tmpfs", dir_.c_str(), "tmpfs", 0, opts.c_str()) == 0;
-  }
-  ~Tmpfs() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-  }
-  Tmpfs(const Tmpfs&) = delete;
-  Tmpfs& operator=(const Tmpfs&) = delete;
-  bool mounted() const { return mounted_; }
-
- private:
-  std::filesystem::path dir_;
-  bool mounted_;
-};
+using edgesync::test::Tmpfs;
 
 // Fills the file system holding `dir` with a file until ENOSPC.
 void fill(const std::filesystem::path& file) {

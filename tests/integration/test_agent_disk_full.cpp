@@ -4,7 +4,6 @@
 // Kafka: gaps in the sequence numbers == the drop counter.
 #include <doctest/doctest.h>
 
-#include <sys/mount.h>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -13,37 +12,12 @@
 
 #include "hub_support.hpp"
 #include "services.hpp"
+#include "tmpfs.hpp"
 
 using namespace edgesync::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A tmpfs of `size` mounted on `dir` while it lives (needs root / CAP_SYS_ADMIN).
-class Tmpfs {
- public:
-  Tmpfs(const std::filesystem::path& dir, const std::string& size) : dir_(dir) {
-    std::filesystem::create_directories(dir_);
-    int rc = 0;
-    std::string out;
-    std::tie(rc, out) =
-        run_capture({"mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", dir_.string()});
-    mounted_ = rc == 0;
-    why_ = out;
-  }
-  ~Tmpfs() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-  }
-  Tmpfs(const Tmpfs&) = delete;
-  Tmpfs& operator=(const Tmpfs&) = delete;
-  bool mounted() const { return mounted_; }
-  const std::string& why() const { return why_; }
-
- private:
-  std::filesystem::path dir_;
-  bool mounted_ = false;
-  std::string why_;
-};
 
 double metric(const std::string& text, const std::string& name) {
   auto pos = text.find("\n" + name + " ");
