@@ -11,6 +11,10 @@
 
 namespace edgesync::agent {
 
+// The buffer's sequence space: seqs are in [1, kSeqLimit). A file holding seqs outside it (or a
+// floor beyond it) is damaged, not data: 2^62 is ~146,000 years of 1M records a second.
+inline constexpr std::uint64_t kSeqLimit = std::uint64_t{1} << 62;
+
 struct StoreOpenResult {
   bool fresh = false;          // the database had no sequence state (new, deleted, quarantined)
   std::string quarantined_to;  // non-empty when a bad file was moved aside
@@ -18,11 +22,11 @@ struct StoreOpenResult {
 };
 
 // Opens (creating when missing) the writer connection with WAL and the schema. When `check` is
-// set, runs PRAGMA quick_check first; a corrupt or unreadable file (and its -wal/-shm) is renamed
-// to "<path>.corrupt-<UTC timestamp>" and a fresh database is created. A full disk is not
-// corruption: the file is never quarantined for it; `reserve` (may be null) is released and the
-// open retried, and nothing is written at open that is not needed (an existing file's
-// auto_vacuum mode is left alone).
+// set, runs PRAGMA quick_check and the sequence-space check first; a corrupt or unreadable file
+// (and its -wal/-shm) is renamed to "<path>.corrupt-<UTC timestamp>" and a fresh database is
+// created. A full disk is not corruption: the file is never quarantined for it; `reserve` (may be
+// null) is released and the open retried, and nothing is written at open that is not needed (an
+// existing file's auto_vacuum mode is left alone).
 sqlite::Db open_store(const std::string& path, bool synchronous_full, bool check,
                       StoreOpenResult* result, DiskReserve* reserve = nullptr);
 

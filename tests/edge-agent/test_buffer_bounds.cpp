@@ -121,6 +121,30 @@ TEST_CASE("a corrupt database file is quarantined and sequence numbers are not r
   CHECK(recs[0].seq > 100);
 }
 
+TEST_CASE(
+    "a well-formed file with seqs outside the buffer's space is quarantined, not stalled on") {
+  // Found by fuzz_buffer_open: a row at seq 2^63-1 passes quick_check, and every later insert
+  // failed, holding ingest for good (tests/fuzz/regressions/fuzz_buffer_open).
+  auto dir = edgesync::test::make_temp_dir("bound4b");
+  auto o = base(dir);
+  {
+    SqliteBuffer b(o);
+    for (int i = 0; i < 5; ++i) b.append(msg(i));
+  }
+  {
+    sqlite::Db db(o.path, SQLITE_OPEN_READWRITE);
+    db.exec("UPDATE records SET seq = 9223372036854775807 WHERE seq = 5");
+    db.exec("DELETE FROM meta WHERE key = 'next_seq'");
+  }
+  SqliteBuffer b(o);
+  CHECK(b.open_result().quarantine_reason.find("outside [1, 2^62)") != std::string::npos);
+  CHECK(b.stats().quarantined_files == 1);
+  CHECK(b.append(msg(9)) == AppendStatus::kAccepted);
+  auto recs = b.read_after(0, 10, 1 << 20);
+  REQUIRE(recs.size() == 1);
+  CHECK(recs[0].seq > 5);
+}
+
 TEST_CASE("deleting the database file does not make sequence numbers restart") {
   auto dir = edgesync::test::make_temp_dir("bound5");
   auto o = base(dir);
