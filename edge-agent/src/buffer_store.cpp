@@ -138,6 +138,13 @@ sqlite::Db open_once(const std::string& path, bool synchronous_full, bool check,
     }
     if (!c.why.empty()) quarantine(path, c.why, result);
   }
+  // The last run gave up on this file (every write failed for good): move it aside now.
+  if (auto rescue = read_rescue(path + kDamagedMarkerSuffix)) {
+    if (result->quarantined_to.empty() && std::filesystem::exists(path)) {
+      quarantine(path, "the last run could not write to it: " + rescue->reason, result);
+    }
+    result->rescue = std::move(rescue);
+  }
   std::error_code ec;
   const bool existed = std::filesystem::file_size(path, ec) > 0 && !ec;
   sqlite::Db db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -160,6 +167,22 @@ sqlite::Db open_once(const std::string& path, bool synchronous_full, bool check,
 }
 
 }  // namespace
+
+bool is_permanent_code(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+    case SQLITE_TOOBIG:
+    case SQLITE_FORMAT:
+    case SQLITE_ERROR:
+      return true;
+    default:
+      return false;
+  }
+}
 
 bool is_disk_full_code(int rc) {
   return (rc & 0xff) == SQLITE_FULL;
