@@ -94,8 +94,9 @@ class Buffer {
   virtual std::string buffer_id() = 0;
   // The hub refused record `seq` for a permanent reason (e.g. too large for Kafka): move it
   // into the dead-letter table (kept for the field tech, never resent), counted. Call before
-  // the ack that covers `seq`. No-op when seq is not stored.
-  virtual void dead_letter(std::uint64_t seq, std::string_view reason) = 0;
+  // the ack that covers `seq`. True when moved or not stored (nothing to do); false when the
+  // move failed (disk full, I/O): the record is still stored, and the caller must not ack it.
+  virtual bool dead_letter(std::uint64_t seq, std::string_view reason) = 0;
 
   virtual BufferStats stats() = 0;
 

@@ -68,7 +68,7 @@ class SqliteBuffer final : public Buffer {
   std::uint64_t next_seq() override { return next_seq_.load(); }
   std::uint64_t next_epoch() override;
   std::string buffer_id() override { return buffer_id_; }
-  void dead_letter(std::uint64_t seq, std::string_view reason) override;
+  bool dead_letter(std::uint64_t seq, std::string_view reason) override;
   BufferStats stats() override;
   void record_drop(DropReason reason, std::uint64_t n) override;
   void publish_state(std::vector<std::pair<std::string, std::string>> kv) override;

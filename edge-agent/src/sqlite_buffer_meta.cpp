@@ -77,7 +77,7 @@ int SqliteBuffer::evict_dead_letters(std::uint64_t* evicted) {
   return bump.step();
 }
 
-void SqliteBuffer::dead_letter(std::uint64_t seq, std::string_view reason) {
+bool SqliteBuffer::dead_letter(std::uint64_t seq, std::string_view reason) {
   constexpr int kAttempts = 5;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
     std::unique_lock wl(wmu_);
@@ -120,7 +120,7 @@ void SqliteBuffer::dead_letter(std::uint64_t seq, std::string_view reason) {
         stored_bytes_ -= std::min(stored_bytes_.load(), bytes);
         spdlog::warn("buffer: record seq {} moved to the dead-letter table: {}", seq, reason);
       }
-      return;
+      return true;
     }
     const std::string err = wdb_.errmsg();
     wdb_.try_exec("ROLLBACK");
@@ -128,13 +128,14 @@ void SqliteBuffer::dead_letter(std::uint64_t seq, std::string_view reason) {
     wl.unlock();
     if (attempt == kAttempts) {
       spdlog::error(
-          "buffer: cannot move record seq {} to the dead-letter table on {}: {} (rc={}); the "
-          "record ({}) is lost when the hub's ack covers it",
+          "buffer: cannot move record seq {} to the dead-letter table on {}: {} (rc={}); it "
+          "stays in the buffer, is not acked and is sent again later ({})",
           seq, opts_.path, err, rc, reason);
-      return;
+      return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
   }
+  return false;
 }
 
 }  // namespace edgesync::agent

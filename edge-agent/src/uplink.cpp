@@ -136,7 +136,7 @@ class Uplink::Session {
                    u_.cfg_.hub, durable, next);
     } else if (durable > sent_through_) {
       // The hub already has these in Kafka (e.g. acked batch whose ack we lost): skip them.
-      u_.buffer_.ack_through(durable);
+      u_.apply_ack(durable);
       sent_through_ = durable;
     }
     if (m.welcome().max_batch_records() > 0) {
@@ -165,15 +165,13 @@ class Uplink::Session {
           if (r.seq() > through) continue;  // the protocol lists only covered seqs
           spdlog::warn("uplink: hub rejected seq {} for good ({}); moved to the dead-letter table",
                        r.seq(), r.reason());
-          u_.buffer_.dead_letter(r.seq(), r.reason());
-          u_.counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+          u_.unmoved_.emplace(r.seq(), r.reason());  // apply_ack moves it (or keeps trying)
         }
         {
           std::lock_guard lk(mu_);
           while (!inflight_.empty() && inflight_.front() <= through) inflight_.pop_front();
         }
-        u_.buffer_.ack_through(through);
-        u_.counters_.acked_through = through;
+        u_.apply_ack(through);
         cv_.notify_all();
       } else if (m.has_slow_down()) {
         std::lock_guard lk(mu_);
@@ -279,6 +277,20 @@ Uplink::Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer,
 
 Uplink::~Uplink() {
   stop(std::chrono::milliseconds(0));
+}
+
+std::uint64_t Uplink::apply_ack(std::uint64_t through) {
+  for (auto it = unmoved_.begin(); it != unmoved_.end() && it->first <= through;) {
+    if (!buffer_.dead_letter(it->first, it->second)) break;  // logged; retried at the next ack
+    counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+    it = unmoved_.erase(it);
+  }
+  // Never past a refused record that is not in the dead-letter table yet: acking would delete it.
+  const std::uint64_t cap =
+      unmoved_.empty() ? through : std::min(through, unmoved_.begin()->first - 1);
+  buffer_.ack_through(cap);
+  counters_.acked_through = cap;
+  return cap;
 }
 
 void Uplink::refresh_token() {

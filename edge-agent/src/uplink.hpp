@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -63,6 +64,12 @@ class Uplink {
   UplinkCounters counters_;
   std::unique_ptr<BatchPacker> packer_;  // uplink.compression zstd; reused by every session
   ByteBucket bucket_;                    // uplink.max_bytes_per_s, across reconnects
+  // Records the hub refused for good whose move to the dead-letter table failed (disk full,
+  // I/O): seq -> reason. Retried before every ack; the buffer is never acked at or past the
+  // lowest, so a record is kept until it is moved. Touched by the session's ack path only
+  // (its handshake, then its ack reader thread), one session at a time.
+  std::map<std::uint64_t, std::string> unmoved_;
+  std::uint64_t apply_ack(std::uint64_t through);  // the retry and the capped ack_through
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -55,10 +55,15 @@ class CheckingBuffer : public agent::Buffer {
   std::uint64_t next_epoch() override { return inner_.next_epoch(); }
   agent::BufferStats stats() override { return inner_.stats(); }
   std::string buffer_id() override { return inner_.buffer_id(); }
-  void dead_letter(std::uint64_t s, std::string_view r) override {
+  bool dead_letter(std::uint64_t s, std::string_view r) override {
+    if (fail_dead_letters_ > 0) {  // the move fails (disk full): the record must stay unacked
+      --fail_dead_letters_;
+      return false;
+    }
     dead_lettered_.insert(s);  // from the ack reader thread, before the ack that covers it
-    inner_.dead_letter(s, r);
+    return inner_.dead_letter(s, r);
   }
+  std::atomic<int> fail_dead_letters_{0};
   std::set<std::uint64_t> dead_lettered_;
   std::atomic<int> violations_{0};
   std::atomic<std::uint64_t> max_ack_{0};
@@ -198,6 +203,27 @@ TEST_CASE("a record Kafka refuses for good goes to the agent dead letters and th
   CHECK(up.counters().sessions.load() == 1);  // no reconnect loop
   CHECK(up.counters().dead_lettered.load() == 2);
   CHECK(real.stats().dead_lettered == 2);
+}
+
+TEST_CASE("a dead-letter move that fails holds the ack below the record until a retry moves it") {
+  Harness h({}, {77});
+  auto dir = test::make_temp_dir("sync4b");
+  agent::SqliteBuffer real(buffer_opts((dir / "b.db").string()));
+  CheckingBuffer buf(real, h.sink);
+  buf.fail_dead_letters_ = 2;  // twice the agent cannot move it: acks stop below it meanwhile
+  fill(buf, 500);
+  agent::Uplink up(uplink_cfg(h.port), "agent-4b", buf);
+  up.start();
+  CHECK(
+      test::wait_until([&] { return real.first_unacked_seq() == 0 && buf.max_ack_ == 500; }, 30s));
+  up.stop(1s);
+  CHECK(buf.violations_ == 0);  // never acked past 77 before it was moved
+  CHECK(buf.dead_lettered_ == std::set<std::uint64_t>{77});
+  CHECK(real.stats().dead_lettered == 1);  // kept, not lost
+  CHECK(real.stats().dead_letter_rows == 1);
+  CHECK(h.sink.delivered().size() == 499);
+  CHECK(up.counters().sessions.load() == 1);
+  CHECK(up.counters().dead_lettered.load() == 1);
 }
 
 namespace {
