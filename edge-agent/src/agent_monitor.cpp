@@ -67,6 +67,7 @@ struct AgentMonitor::Metrics {
     for (int i = 0; i < 4; ++i) {
       dropped[i].c = &drops.Add({{"reason", drop_reason_name(static_cast<DropReason>(i))}});
     }
+    purged.c = &drops.Add({{"reason", "purge"}});  // `buffer purge`, seen at the next maintenance
     records = gauge("edgesync_agent_buffer_records", "Records stored in the buffer");
     bytes = gauge("edgesync_agent_buffer_bytes", "Accounted bytes stored (see buffer.max_bytes)");
     oldest = gauge("edgesync_agent_buffer_oldest_age_seconds", "Age of the oldest stored record");
@@ -82,7 +83,7 @@ struct AgentMonitor::Metrics {
   }
   Mirror received, committed, sent, acked, mqtt_reconnects, hub_sessions, hub_failures,
       stream_bytes, packed_batches, batches, commit_errors, commits, quarantined, dead_lettered,
-      dropped[4];
+      dropped[4], purged;
   prometheus::Gauge *records, *bytes, *oldest, *full, *disk_full, *dead_letter_rows, *mqtt_up,
       *hub_up, *acked_seq;
   std::uint64_t last_acked_through = 0;
@@ -156,6 +157,7 @@ void AgentMonitor::tick() {
   m.quarantined.set(b.quarantined_files);
   m.dead_lettered.set(b.dead_lettered);
   for (int i = 0; i < 4; ++i) m.dropped[i].set(b.dropped[i]);
+  m.purged.set(b.purged);
   m.records->Set(static_cast<double>(b.records));
   m.bytes->Set(static_cast<double>(b.stored_bytes));
   const std::int64_t now = now_ns();

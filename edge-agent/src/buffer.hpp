@@ -46,6 +46,7 @@ struct BufferStats {
   std::uint64_t commit_errors = 0;
   std::uint64_t commits = 0;      // SQLite transactions committed by this process
   std::uint64_t dropped[4] = {};  // persisted totals by DropReason
+  std::uint64_t purged = 0;       // persisted total deleted by `buffer purge` (meta dropped_purge)
   std::uint64_t quarantined_files = 0;
   std::uint64_t dead_lettered = 0;     // persisted total moved to the dead-letter table
   std::uint64_t dead_letter_rows = 0;  // rows in the dead-letter table now

@@ -24,18 +24,7 @@ int run_agent(const std::string& config_path) {
   setup_logging("edge-agent", cfg.log_level, cfg.log_format);
   spdlog::info("edge-agent {} starting as agent '{}'", EDGESYNC_VERSION, cfg.agent_id);
 
-  SqliteBufferOptions bo;
-  bo.path = cfg.buffer.path;
-  bo.synchronous_full = cfg.buffer.synchronous_full;
-  bo.commit_window = cfg.buffer.commit_window;
-  bo.commit_delay = cfg.buffer.commit_delay;
-  bo.max_commit_batch = cfg.buffer.max_commit_batch;
-  bo.max_bytes = cfg.buffer.max_bytes;
-  bo.max_age = cfg.buffer.max_age;
-  bo.full_policy = cfg.buffer.block_when_full ? FullPolicy::kBlock : FullPolicy::kDropOldest;
-  bo.quick_check = cfg.buffer.quick_check;
-  bo.disk_reserve_bytes = cfg.buffer.disk_reserve_bytes;
-  SqliteBuffer buffer(bo);
+  SqliteBuffer buffer(cfg.buffer);
   MqttIngest ingest(cfg.mqtt, buffer);
   Uplink uplink(cfg.uplink, cfg.agent_id, buffer,
                 [&ingest](std::uint64_t limit) { ingest.set_max_record_bytes(limit); });

@@ -20,8 +20,14 @@ IncomingMessage msg(int i, const std::string& payload = {}) {
   m.qos = 1;
   return m;
 }
+// The shipped defaults (commit delay 20 ms, ...) with the window asked for; no expiry: msg()
+// stamps records in 1970.
 SqliteBufferOptions opts(const std::filesystem::path& dir, std::size_t window = 256) {
-  return SqliteBufferOptions{(dir / "buffer.db").string(), true, window, 2000};
+  SqliteBufferOptions o;
+  o.path = (dir / "buffer.db").string();
+  o.commit_window = window;
+  o.max_age = std::chrono::seconds(0);
+  return o;
 }
 }  // namespace
 

@@ -32,6 +32,7 @@ SqliteBufferOptions opts(const std::filesystem::path& dir, std::size_t window = 
   o.path = (dir / "buffer.db").string();
   o.commit_window = window;
   o.synchronous_full = false;  // no fsync per commit: keep the disk free for parallel tests
+  o.max_age = std::chrono::seconds(0);  // records are stamped from kT0, a fixed 2026 time
   return o;
 }
 
