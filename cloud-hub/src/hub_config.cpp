@@ -193,8 +193,8 @@ HubConfig hub_config_from(const config::Values& v) {
   return c;
 }
 
-HubConfig load_hub_config(const std::string& path) {
-  return hub_config_from(config::load_file(hub_schema(), path));
+HubConfig load_hub_config(const std::string& path, std::string_view hint) {
+  return hub_config_from(config::load_file(hub_schema(), path, hint));
 }
 
 }  // namespace edgesync::hub

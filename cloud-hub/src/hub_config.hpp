@@ -63,7 +63,8 @@ struct HubConfig {
 const config::Schema& hub_schema();
 // The key table with its bindings (tests: every key sets the member it reads back).
 const config::BoundSchema<HubConfig>& hub_bound_schema();
-HubConfig load_hub_config(const std::string& path);
+// `hint` tells how to pass another file when this one cannot be read (config::load_file).
+HubConfig load_hub_config(const std::string& path, std::string_view hint = {});
 HubConfig hub_config_from(const config::Values& v);
 
 }  // namespace edgesync::hub

@@ -62,7 +62,8 @@ std::string Schema::reference_markdown() const {
     << "the same table validates the YAML, so this page and the program cannot disagree.\n"
     << "Each default is the initializer of the struct member its key is bound to, so a setting "
     << "left out of the file and a program's built-in default are the same value.\n"
-    << "Unknown keys are errors. Durations are in milliseconds unless the key says otherwise.\n";
+    << "Unknown keys are errors (the nearest known key is suggested). Durations are in "
+    << "milliseconds unless the key says otherwise.\n";
   std::string_view section;
   for (const auto& k : keys) {
     auto dot = k.path.find('.');

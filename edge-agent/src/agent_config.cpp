@@ -227,8 +227,8 @@ AgentConfig agent_config_from(const config::Values& v) {
   return c;
 }
 
-AgentConfig load_agent_config(const std::string& path) {
-  return agent_config_from(config::load_file(agent_schema(), path));
+AgentConfig load_agent_config(const std::string& path, std::string_view hint) {
+  return agent_config_from(config::load_file(agent_schema(), path, hint));
 }
 
 }  // namespace edgesync::agent

@@ -62,7 +62,8 @@ const config::Schema& agent_schema();
 // The key table with its bindings (tests: every key sets the member it reads back).
 const config::BoundSchema<AgentConfig>& agent_bound_schema();
 // Loads and validates; throws config::ConfigError naming file, line and key.
-AgentConfig load_agent_config(const std::string& path);
+// `hint` tells how to pass another file when this one cannot be read (config::load_file).
+AgentConfig load_agent_config(const std::string& path, std::string_view hint = {});
 AgentConfig agent_config_from(const config::Values& v);
 
 }  // namespace edgesync::agent

@@ -7,6 +7,7 @@
 #include "agent_config.hpp"
 #include "agent_monitor.hpp"
 #include "buffer_cli.hpp"
+#include "edgesync/common/cli.hpp"
 #include "edgesync/common/logging.hpp"
 #include "edgesync/common/shutdown.hpp"
 #include "mqtt_ingest.hpp"
@@ -20,7 +21,7 @@ using namespace edgesync::agent;
 
 int run_agent(const std::string& config_path) {
   ShutdownSignal shutdown;  // before any thread starts
-  AgentConfig cfg = load_agent_config(config_path);
+  AgentConfig cfg = load_agent_config(config_path, "pass an existing file with --config FILE");
   setup_logging("edge-agent", cfg.log_level, cfg.log_format);
   spdlog::info("edge-agent {} starting as agent '{}'", EDGESYNC_VERSION, cfg.agent_id);
 
@@ -67,20 +68,13 @@ int main(int argc, char** argv) try {
 
   add_buffer_commands(app);  // `buffer status|tail|export|purge` run from their CLI11 callbacks
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // --help/--version exit 0; a command's own result (CLI::RuntimeError from a subcommand
-    // callback) keeps its code; any other parse error is a usage error: exit 2 (docs/field-cli.md).
-    const int code = app.exit(e);
-    if (dynamic_cast<const CLI::RuntimeError*>(&e) != nullptr) return code;
-    return code == 0 ? 0 : 2;
-  }
+  if (const auto done = edgesync::cli::parse(app, "edge-agent", argc, argv)) return *done;
 
   try {
     if (*run) return run_agent(config_path);
     if (*check) {
-      auto cfg = load_agent_config(check_path);
+      auto cfg =
+          load_agent_config(check_path, "pass an existing file: edge-agent check-config FILE");
       std::cout << check_path << ": OK (agent '" << cfg.agent_id << "', hub " << cfg.uplink.hub
                 << ", buffer " << cfg.buffer.path << ")\n";
       return 0;
