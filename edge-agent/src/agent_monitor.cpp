@@ -7,15 +7,10 @@
 #include <chrono>
 
 #include "edgesync/common/status_server.hpp"
+#include "time_spec.hpp"
 
 namespace edgesync::agent {
 namespace {
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // A Prometheus counter fed from a monotonically growing source value.
 struct Mirror {
@@ -64,10 +59,10 @@ struct AgentMonitor::Metrics {
                       .Name("edgesync_agent_records_dropped_total")
                       .Help("Records dropped without an ack, by reason (persisted across restarts)")
                       .Register(r);
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < kDropReasons; ++i) {
       dropped[i].c = &drops.Add({{"reason", drop_reason_name(static_cast<DropReason>(i))}});
     }
-    purged.c = &drops.Add({{"reason", "purge"}});  // `buffer purge`, seen at the next maintenance
+    purged.c = &drops.Add({{"reason", kPurgeDropName}});  // seen at the buffer's next refresh
     records = gauge("edgesync_agent_buffer_records", "Records stored in the buffer");
     bytes = gauge("edgesync_agent_buffer_bytes", "Accounted bytes stored (see buffer.max_bytes)");
     oldest = gauge("edgesync_agent_buffer_oldest_age_seconds", "Age of the oldest stored record");
@@ -83,7 +78,7 @@ struct AgentMonitor::Metrics {
   }
   Mirror received, committed, sent, acked, mqtt_reconnects, hub_sessions, hub_failures,
       stream_bytes, packed_batches, batches, commit_errors, commits, quarantined, dead_lettered,
-      dropped[4], purged;
+      dropped[kDropReasons], purged;
   prometheus::Gauge *records, *bytes, *oldest, *full, *disk_full, *dead_letter_rows, *mqtt_up,
       *hub_up, *acked_seq;
   std::uint64_t last_acked_through = 0;
@@ -156,11 +151,11 @@ void AgentMonitor::tick() {
   m.commits.set(b.commits);
   m.quarantined.set(b.quarantined_files);
   m.dead_lettered.set(b.dead_lettered);
-  for (int i = 0; i < 4; ++i) m.dropped[i].set(b.dropped[i]);
+  for (int i = 0; i < kDropReasons; ++i) m.dropped[i].set(b.dropped[i]);
   m.purged.set(b.purged);
   m.records->Set(static_cast<double>(b.records));
   m.bytes->Set(static_cast<double>(b.stored_bytes));
-  const std::int64_t now = now_ns();
+  const std::int64_t now = now_unix_ns();
   m.oldest->Set(
       b.oldest_received_unix_ns ? static_cast<double>(now - b.oldest_received_unix_ns) / 1e9 : 0);
   m.full->Set(b.full ? 1 : 0);

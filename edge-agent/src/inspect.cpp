@@ -5,14 +5,13 @@
 #include <filesystem>
 #include <sstream>
 
+#include "buffer.hpp"
 #include "buffer_store.hpp"
 #include "inspect_format.hpp"
 #include "time_spec.hpp"
 
 namespace edgesync::agent {
 namespace {
-
-constexpr const char* kKnownDrops[] = {"oldest", "expired", "oversize", "disk_full", "purge"};
 
 std::uint64_t file_size_or_zero(const std::string& p) {
   std::error_code ec;
@@ -173,7 +172,7 @@ sqlite::Db open_buffer(const std::string& db_path, bool writable) {
     sqlite::Db db(immutable ? sqlite_uri(db_path) + "?immutable=1" : db_path,
                   (writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) |
                       (immutable ? SQLITE_OPEN_URI : 0));
-    db.exec(writable ? "PRAGMA busy_timeout=10000" : "PRAGMA busy_timeout=5000");
+    db.busy_timeout(writable ? sqlite::kWriterBusyTimeoutMs : sqlite::kReaderBusyTimeoutMs);
     if (!has_table(db, "records")) {
       throw std::runtime_error("'" + db_path + "' is not an edgesync buffer (no records table)");
     }
@@ -206,7 +205,9 @@ std::vector<std::string> quarantined_files(const std::string& db_path) {
 BufferStatus read_buffer_status(const std::string& db_path) {
   sqlite::Db db = open_buffer(db_path, false);
   BufferStatus s;
-  for (const char* k : kKnownDrops) s.dropped[k] = 0;
+  for (int r = 0; r < kDropReasons; ++r)
+    s.dropped[drop_reason_name(static_cast<DropReason>(r))] = 0;
+  s.dropped[kPurgeDropName] = 0;
   db.exec("BEGIN");  // one read transaction: all figures come from the same snapshot
   read_records(db, s);
   read_meta(db, s);

@@ -7,15 +7,10 @@
 
 #include "edgesync/common/mqtt_topic.hpp"
 #include "edgesync/common/secrets.hpp"
+#include "time_spec.hpp"
 
 namespace edgesync::agent {
 namespace {
-
-std::int64_t now_unix_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 mqtt::connect_options make_connect_options(const AgentConfig::Mqtt& c) {
   auto b = mqtt::connect_options_builder()

@@ -203,7 +203,7 @@ TEST_CASE("status shows drop counters and agent state and flags a stale state") 
   REQUIRE(bg.advances());
   auto set_state = [&](std::int64_t updated_ns) {
     sqlite::Db d(db.string(), SQLITE_OPEN_READWRITE);
-    d.exec("PRAGMA busy_timeout=10000");
+    d.busy_timeout(sqlite::kWriterBusyTimeoutMs);
     d.exec("CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID");
     d.exec("INSERT OR IGNORE INTO meta(key, value) VALUES ('dropped_oldest', 0)");
     d.exec("UPDATE meta SET value = 5 WHERE key = 'dropped_oldest'");
