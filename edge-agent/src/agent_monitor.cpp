@@ -45,6 +45,9 @@ struct AgentMonitor::Metrics {
     batches = counter("edgesync_agent_uplink_batches_total",
                       "Batches sent to the hub (records per batch = records_sent / batches)");
     mqtt_reconnects = counter("edgesync_agent_mqtt_connects_total", "MQTT (re)connections");
+    mqtt_subscriptions =
+        counter("edgesync_agent_mqtt_subscriptions_total",
+                "Subscriptions the broker acknowledged (SUBACK), over all connects");
     hub_sessions = counter("edgesync_agent_hub_sessions_total", "Hub streams established");
     hub_failures = counter("edgesync_agent_hub_stream_failures_total", "Hub streams that failed");
     commit_errors = counter("edgesync_agent_buffer_commit_errors_total", "Failed SQLite commits");
@@ -76,9 +79,9 @@ struct AgentMonitor::Metrics {
     acked_seq =
         gauge("edgesync_agent_acked_through_seq", "Highest sequence number acked by the hub");
   }
-  Mirror received, committed, sent, acked, mqtt_reconnects, hub_sessions, hub_failures,
-      stream_bytes, packed_batches, batches, commit_errors, commits, quarantined, dead_lettered,
-      dropped[kDropReasons], purged;
+  Mirror received, committed, sent, acked, mqtt_reconnects, mqtt_subscriptions, hub_sessions,
+      hub_failures, stream_bytes, packed_batches, batches, commit_errors, commits, quarantined,
+      dead_lettered, dropped[kDropReasons], purged;
   prometheus::Gauge *records, *bytes, *oldest, *full, *disk_full, *dead_letter_rows, *mqtt_up,
       *hub_up, *acked_seq;
   std::uint64_t last_acked_through = 0;
@@ -145,6 +148,7 @@ void AgentMonitor::tick() {
   m.batches.set(up.batches_sent.load());
   m.acked.set(b.acked_total);
   m.mqtt_reconnects.set(in.reconnects.load());
+  m.mqtt_subscriptions.set(in.subscribed.load());
   m.hub_sessions.set(up.sessions.load());
   m.hub_failures.set(up.failures.load());
   m.commit_errors.set(b.commit_errors);
