@@ -5,10 +5,9 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
-#include <mqtt/async_client.h>
-
 #include "buffer_support.hpp"
 #include "mqtt_ingest.hpp"
+#include "mqtt_publish.hpp"
 #include "process.hpp"
 #include "services.hpp"
 #include "sqlite_buffer.hpp"
@@ -18,15 +17,6 @@ using namespace std::chrono_literals;
 namespace t = edgesync::test;
 
 namespace {
-
-// Publishes payloads at QoS 1 and waits for the broker's PUBACKs.
-void publish(const std::string& uri, const std::string& topic,
-             const std::vector<std::string>& payloads) {
-  mqtt::async_client c(uri, "ingest-pub-" + std::to_string(::getpid()));
-  c.connect()->wait();
-  for (const auto& p : payloads) c.publish(topic, p.data(), p.size(), 1, false)->wait();
-  c.disconnect()->wait();
-}
 
 AgentConfig::Mqtt config(const std::string& uri, const std::string& client) {
   AgentConfig::Mqtt m;  // the shipped defaults: sensors/#, QoS 1, device segment 1, persistent
@@ -54,8 +44,8 @@ TEST_CASE("ingest stores subscribed messages with the device id from the topic b
   REQUIRE(t::wait_until([&] { return in.counters().subscribed == 1; }, 30s));
   std::string binary;
   for (int i = 0; i < 256; ++i) binary.push_back(static_cast<char>(i));
-  publish(r.mq.uri(), "sensors/dev-7/temp", {"21.5", binary, ""});
-  publish(r.mq.uri(), "other/dev-8/temp", {"not subscribed"});
+  t::publish(r.mq.uri(), "sensors/dev-7/temp", {"21.5", binary, ""});
+  t::publish(r.mq.uri(), "other/dev-8/temp", {"not subscribed"});
   REQUIRE(t::wait_until([&] { return r.committed() == 3; }, 30s));
   const auto recs = r.buffer->read_after(0, 10, 1 << 20);
   REQUIRE(recs.size() == 3);
@@ -77,7 +67,7 @@ TEST_CASE("ingest drops a message over mqtt.max_payload_bytes and counts it in b
   MqttIngest in(cfg, *r.buffer);
   in.start();
   REQUIRE(t::wait_until([&] { return in.counters().subscribed == 1; }, 30s));
-  publish(r.mq.uri(), "sensors/dev-1/x", {std::string(100, 'a'), std::string(101, 'b'), "c"});
+  t::publish(r.mq.uri(), "sensors/dev-1/x", {std::string(100, 'a'), std::string(101, 'b'), "c"});
   REQUIRE(t::wait_until([&] { return in.counters().received == 3; }, 30s));
   REQUIRE(t::wait_until([&] { return r.committed() == 2; }, 30s));
   CHECK(in.counters().dropped_oversize == 1);
@@ -96,13 +86,13 @@ TEST_CASE("ingest reconnects after a broker restart and gets what was queued mea
   MqttIngest in(config(mq.uri(), "ingest-restart"), buffer);
   in.start();
   REQUIRE(t::wait_until([&] { return in.counters().subscribed == 1; }, 30s));
-  publish(mq.uri(), "sensors/dev-1/x", {"before"});
+  t::publish(mq.uri(), "sensors/dev-1/x", {"before"});
   REQUIRE(t::wait_until([&] { return buffer.stats().committed_total == 1; }, 30s));
   const auto reconnects = in.counters().reconnects.load();
   mq.restart();
   CHECK(t::wait_until(
       [&] { return in.counters().reconnects > reconnects && in.counters().subscribed == 2; }, 60s));
-  publish(mq.uri(), "sensors/dev-1/x", {"after"});
+  t::publish(mq.uri(), "sensors/dev-1/x", {"after"});
   REQUIRE(t::wait_until([&] { return buffer.stats().committed_total == 2; }, 30s));
   const auto recs = buffer.read_after(0, 10, 1 << 20);
   REQUIRE(recs.size() == 2);
@@ -120,7 +110,7 @@ TEST_CASE("after stop ingest stores nothing and the broker keeps the messages fo
     in.stop();
     CHECK_FALSE(in.counters().connected);
   }
-  publish(r.mq.uri(), "sensors/dev-1/x", {"while stopped"});
+  t::publish(r.mq.uri(), "sensors/dev-1/x", {"while stopped"});
   CHECK(r.committed() == 0);
   // The persistent session (clean_session false): the same client id gets it on the next start.
   MqttIngest again(cfg, *r.buffer);

@@ -1,12 +1,11 @@
 // The agent in the field, against a real Mosquitto (no hub needed: records stay buffered).
 #include <doctest/doctest.h>
-#include <mqtt/async_client.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <tuple>
 
+#include "mqtt_publish.hpp"
 #include "payload.hpp"
 #include "services.hpp"
 #include "tls_certs.hpp"
@@ -15,15 +14,6 @@ using namespace edgesync::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Publishes raw payloads at QoS 1 and waits for the broker's PUBACKs.
-void publish(const std::string& uri, const std::string& topic,
-             const std::vector<std::string>& payloads) {
-  mqtt::async_client c(uri, "field-test-" + std::to_string(::getpid()));
-  c.connect()->wait();
-  for (const auto& p : payloads) c.publish(topic, p.data(), p.size(), 1, false)->wait();
-  c.disconnect()->wait();
-}
 
 double metric(const std::string& text, const std::string& name) {
   auto pos = text.find("\n" + name + " ");
