@@ -46,8 +46,8 @@ for a in "$@"; do
 done
 
 T_ALL=$(date +%s)
-log() { echo "[images] $*"; }
-die() { echo "[images] FAIL: $*" >&2; exit 1; }
+. "$ROOT/scripts/lib.sh"  # log, die
+es_log_name images
 since() { echo "$(( $(date +%s) - $1 ))s"; }
 B() { buildah --storage-driver vfs "$@"; }
 

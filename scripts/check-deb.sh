@@ -25,7 +25,8 @@ for a in "$@"; do
 done
 [[ $BUILD_DIR = /* ]] || BUILD_DIR="$ROOT/$BUILD_DIR"
 T0=$(date +%s); STEP=init; DEB=""
-log() { echo "[deb] $*"; }
+. "$ROOT/scripts/lib.sh"  # log
+es_log_name deb
 CLEANUP=""
 finish() {
   local rc=$?

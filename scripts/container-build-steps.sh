@@ -18,7 +18,10 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-log() { echo "[container-build] $*"; }
+# log, installed, apt_install_missing and the build package list (the Dockerfiles copy lib.sh
+# beside this script).
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+es_log_name container-build
 export DEBIAN_FRONTEND=noninteractive
 
 deb_arch() {
@@ -33,24 +36,9 @@ HOST_ARCH=$(dpkg --print-architecture)
 triple_of() { case "$1" in amd64) echo x86_64-linux-gnu ;; arm64) echo aarch64-linux-gnu ;; armhf) echo arm-linux-gnueabihf ;; esac; }
 toolchain_of() { case "$1" in arm64) echo "$ROOT/cross/toolchain-aarch64.cmake" ;; armhf) echo "$ROOT/cross/toolchain-armhf.cmake" ;; esac; }
 
-NATIVE_BUILD_PKGS=(ca-certificates cmake ninja-build g++ make pkg-config file binutils
-  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
-  libpaho-mqttpp-dev libpaho-mqtt-dev libsqlite3-dev libzstd-dev librdkafka-dev libyaml-cpp-dev
-  libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libcivetweb-dev doctest-dev)
-
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-
 build_deps() {
   local arch; arch=$(deb_arch "$1")
-  local missing=() p
-  for p in "${NATIVE_BUILD_PKGS[@]}"; do installed "$p" || missing+=("$p"); done
-  if ((${#missing[@]})); then
-    log "apt-get install --no-install-recommends ${missing[*]}"
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    log "native build packages present"
-  fi
+  apt_install_missing "${EDGESYNC_BUILD_PKGS[@]}"
   if [[ $arch != "$HOST_ARCH" ]]; then
     log "cross: scripts/install-cross-deps.sh $arch"
     EDGESYNC_CROSS_NO_QEMU=1 bash "$ROOT/scripts/install-cross-deps.sh" "$arch"

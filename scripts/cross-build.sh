@@ -33,7 +33,8 @@ BUILD_DIR="${BUILD_DIR:-build-$ARCH}"
 JOBS="${JOBS:-$(nproc)}"
 T0=$(date +%s)
 STEP=init
-log() { echo "[cross-$ARCH] $*"; }
+. "$ROOT/scripts/lib.sh"  # log
+es_log_name "cross-$ARCH"
 finish() {
   local rc=$?
   if ((rc == 0)); then log "OK in $(( $(date +%s) - T0 ))s"

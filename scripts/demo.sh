@@ -28,8 +28,9 @@ cleanup() {
 }
 trap cleanup EXIT
 rm -rf "$RUN"; mkdir -p "$RUN"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-MQTT_PORT="$(port)"; HUB_PORT="$(port)"
+. "$ROOT/scripts/lib.sh"  # free_port
+MQTT_PORT="$(free_port)"; HUB_PORT="$(free_port)"
+while [[ "$HUB_PORT" == "$MQTT_PORT" ]]; do HUB_PORT="$(free_port)"; done
 
 say "4/6 starting Mosquitto, Kafka, cloud-hub and edge-agent (logs in $RUN)"
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n' \

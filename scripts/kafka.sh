@@ -14,11 +14,8 @@ ROOT="$(dirname "$HERE")"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/tests/kafka/pom.xml")"
 LIBS="${EDGESYNC_KAFKA_LIBS:-$HOME/.m2/edgesync-kafka-$KAFKA_VERSION/libs}"
 
-log() { echo "[kafka] $*" >&2; }
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+. "$HERE/lib.sh"  # free_port
+log() { echo "[kafka] $*" >&2; }  # stderr: `start` prints the bootstrap address on stdout
 
 fetch() {
   if [[ -f "$LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]]; then return 0; fi

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "edgesync/common/config.hpp"
+#include "edgesync/common/config_binding.hpp"
 
 namespace edgesync::hub {
 
@@ -16,9 +17,11 @@ struct Route {
   std::string compression;  // "" = producer default
 };
 
+// The hub's settings. Every member bound to a key of hub.yaml (the table in hub_config.cpp) holds
+// that key's one default in its initializer.
 struct HubConfig {
-  std::string listen;
-  std::string hub_id;
+  std::string listen = "0.0.0.0:7443";
+  std::string hub_id;  // empty: the host name
   std::chrono::milliseconds shutdown_grace{20000};
   std::size_t max_batch_records = 5000;
   std::size_t max_batch_bytes = 4 << 20;
@@ -39,13 +42,13 @@ struct HubConfig {
     bool require_client_cert = false;
   } tls;
   std::string tokens_file;
-  double rate_records_per_s = 0;  // per agent, 0 = unlimited
+  double rate_records_per_s = 0;  // per agent, 0 = unlimited (integer keys)
   double rate_bytes_per_s = 0;
   double rate_burst_s = 2;
 
   struct Kafka {
     std::string bootstrap_servers;
-    std::string default_topic;
+    std::string default_topic = "telemetry";
     std::vector<Route> routes;
     std::map<std::string, std::string> properties;
     std::chrono::milliseconds delivery_timeout{120000};
@@ -53,12 +56,15 @@ struct HubConfig {
     std::string dead_letter_topic;
   } kafka;
 
-  std::string metrics_listen;  // "" = no status server
-  std::string log_level, log_format;
+  std::string metrics_listen = "0.0.0.0:9103";  // "" = no status server
+  std::string log_level = "info", log_format = "text";
 };
 
 const config::Schema& hub_schema();
-HubConfig load_hub_config(const std::string& path);
+// The key table with its bindings (tests: every key sets the member it reads back).
+const config::BoundSchema<HubConfig>& hub_bound_schema();
+// `hint` tells how to pass another file when this one cannot be read (config::load_file).
+HubConfig load_hub_config(const std::string& path, std::string_view hint = {});
 HubConfig hub_config_from(const config::Values& v);
 
 }  // namespace edgesync::hub

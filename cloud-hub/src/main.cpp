@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "edgesync/common/cli.hpp"
 #include "edgesync/common/logging.hpp"
 #include "edgesync/common/secrets.hpp"
 #include "edgesync/common/shutdown.hpp"
@@ -32,7 +33,7 @@ std::shared_ptr<grpc::ServerCredentials> server_credentials(const HubConfig& cfg
 
 int run_hub(const std::string& config_path) {
   ShutdownSignal shutdown;  // before any thread starts
-  HubConfig cfg = load_hub_config(config_path);
+  HubConfig cfg = load_hub_config(config_path, "pass an existing file with --config FILE");
   setup_logging("cloud-hub", cfg.log_level, cfg.log_format);
   spdlog::info("cloud-hub {} starting as '{}'", EDGESYNC_VERSION, cfg.hub_id);
 
@@ -110,16 +111,11 @@ int main(int argc, char** argv) try {
   auto* check = app.add_subcommand("check-config", "Validate a config file and exit");
   check->add_option("file", check_path, "Config file (YAML)")->required();
   auto* ref = app.add_subcommand("config-reference", "Print the config key reference (Markdown)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // --help/--version exit 0; any other parse error is a usage error: exit 2, as edge-agent.
-    return app.exit(e) == 0 ? 0 : 2;
-  }
+  if (const auto done = edgesync::cli::parse(app, "cloud-hub", argc, argv)) return *done;
   try {
     if (*run) return run_hub(config_path);
     if (*check) {
-      auto cfg = load_hub_config(check_path);
+      auto cfg = load_hub_config(check_path, "pass an existing file: cloud-hub check-config FILE");
       try {
         (void)producer_conf(cfg.kafka);  // kafka.properties through librdkafka, as `run` would
       } catch (const std::invalid_argument& e) {

@@ -5,9 +5,11 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <system_error>
+#include <vector>
 
 #include "edgesync/common/config.hpp"
 
@@ -40,12 +42,41 @@ std::string lower(std::string s) {
   return s;
 }
 
+// Levenshtein distance (insert, delete, substitute: 1 each).
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
 std::string closest_key(const Schema& s, std::string_view full) {
-  // Suggest a key with the same parent, or the same last component, for typos.
+  // A typo: the key nearest by edit distance, when it is near enough (a third of the key's
+  // length, at least 2) to be what was meant.
+  const std::string_view* best = nullptr;
+  std::size_t best_d = std::max<std::size_t>(2, full.size() / 3) + 1;
+  for (const auto& k : s.keys) {
+    const std::size_t d = edit_distance(full, k.path);
+    if (d < best_d) {
+      best_d = d;
+      best = &k.path;
+    }
+  }
+  if (best != nullptr) return "'" + std::string(*best) + "'";
+  // Else a key with the same last component (a key put in the wrong section), or the
+  // section's keys.
   auto last = full.substr(full.rfind('.') + 1);
   for (const auto& k : s.keys) {
     auto klast = k.path.substr(k.path.rfind('.') + 1);
-    if (klast == last) return std::string(k.path);
+    if (klast == last) return "'" + std::string(k.path) + "'";
   }
   auto parent = full.substr(0, full.rfind('.') == std::string_view::npos ? 0 : full.rfind('.'));
   std::string keys;
@@ -236,12 +267,17 @@ Values load_string(const Schema& schema, const std::string& yaml, const std::str
   return parse(schema, yaml, name);
 }
 
-Values load_file(const Schema& schema, const std::string& path) {
+Values load_file(const Schema& schema, const std::string& path, std::string_view hint) {
+  const std::string next = hint.empty() ? std::string() : "; " + std::string(hint);
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw ConfigError(path + ": is a directory, not a config file" +
+                      (hint.empty() ? "; pass the YAML file in it" : next));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw ConfigError(path + ": cannot open config file (" +
-                      std::generic_category().message(errno) +
-                      "); pass an existing file with --config");
+                      std::generic_category().message(errno) + ")" + next);
   }
   std::stringstream ss;
   ss << in.rdbuf();

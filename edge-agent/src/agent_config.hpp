@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "buffer_options.hpp"
 #include "edgesync/common/config.hpp"
+#include "edgesync/common/config_binding.hpp"
 
 namespace edgesync::agent {
 
@@ -14,37 +16,29 @@ struct TlsFiles {
   std::string ca_file, cert_file, key_file;
 };
 
+// The agent's settings. Every member bound to a key of agent.yaml (the table in agent_config.cpp)
+// holds that key's one default in its initializer: the key table, the generated docs and a struct
+// built in a test all read it from here.
 struct AgentConfig {
-  std::string agent_id;
+  std::string agent_id;  // required
 
   struct Mqtt {
-    std::string uri;
-    std::string client_id;
-    std::vector<std::string> topics;
+    std::string uri = "tcp://127.0.0.1:1883";
+    std::string client_id;  // empty: "edgesync-<agent.id>"
+    std::vector<std::string> topics = {"sensors/#"};
     int qos = 1;
     int device_segment = 1;
     bool clean_session = false;
     int keepalive_s = 30;
     std::string username, password_file;
     TlsFiles tls;
-    std::size_t max_payload_bytes = 0;
+    std::size_t max_payload_bytes = 1u << 20;
   } mqtt;
 
-  struct BufferCfg {
-    std::string path;
-    bool synchronous_full = true;
-    std::size_t commit_window = 256;
-    std::chrono::milliseconds commit_delay{20};
-    std::size_t max_commit_batch = 2000;
-    std::uint64_t max_bytes = 0;
-    std::chrono::seconds max_age{0};
-    bool block_when_full = false;
-    bool quick_check = true;
-    std::uint64_t disk_reserve_bytes = 2u << 20;
-  } buffer;
+  SqliteBufferOptions buffer;
 
   struct Uplink {
-    std::string hub;
+    std::string hub;  // required
     std::string token_file;
     TlsFiles tls;
     std::string server_name;
@@ -54,18 +48,22 @@ struct AgentConfig {
     std::chrono::milliseconds backoff_initial{200}, backoff_max{30000};
     std::chrono::milliseconds keepalive{20000};
     // zstd: packed batches when the hub welcomes FEATURE_PACKED_ZSTD, else plain batches.
+    // In the order of uplink.compression's choices.
     enum class Compression { kNone, kGzip, kZstd } compression = Compression::kZstd;
     int zstd_level = 1;
     std::uint64_t max_bytes_per_s = 0;  // 0 = unlimited
   } uplink;
 
-  std::string metrics_listen;
-  std::string log_level, log_format;
+  std::string metrics_listen = "0.0.0.0:9102";  // empty: no status server
+  std::string log_level = "info", log_format = "text";
 };
 
 const config::Schema& agent_schema();
+// The key table with its bindings (tests: every key sets the member it reads back).
+const config::BoundSchema<AgentConfig>& agent_bound_schema();
 // Loads and validates; throws config::ConfigError naming file, line and key.
-AgentConfig load_agent_config(const std::string& path);
+// `hint` tells how to pass another file when this one cannot be read (config::load_file).
+AgentConfig load_agent_config(const std::string& path, std::string_view hint = {});
 AgentConfig agent_config_from(const config::Values& v);
 
 }  // namespace edgesync::agent

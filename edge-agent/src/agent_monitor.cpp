@@ -7,15 +7,10 @@
 #include <chrono>
 
 #include "edgesync/common/status_server.hpp"
+#include "time_spec.hpp"
 
 namespace edgesync::agent {
 namespace {
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // A Prometheus counter fed from a monotonically growing source value.
 struct Mirror {
@@ -50,6 +45,9 @@ struct AgentMonitor::Metrics {
     batches = counter("edgesync_agent_uplink_batches_total",
                       "Batches sent to the hub (records per batch = records_sent / batches)");
     mqtt_reconnects = counter("edgesync_agent_mqtt_connects_total", "MQTT (re)connections");
+    mqtt_subscriptions =
+        counter("edgesync_agent_mqtt_subscriptions_total",
+                "Subscriptions the broker acknowledged (SUBACK), over all connects");
     hub_sessions = counter("edgesync_agent_hub_sessions_total", "Hub streams established");
     hub_failures = counter("edgesync_agent_hub_stream_failures_total", "Hub streams that failed");
     commit_errors = counter("edgesync_agent_buffer_commit_errors_total", "Failed SQLite commits");
@@ -64,9 +62,10 @@ struct AgentMonitor::Metrics {
                       .Name("edgesync_agent_records_dropped_total")
                       .Help("Records dropped without an ack, by reason (persisted across restarts)")
                       .Register(r);
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < kDropReasons; ++i) {
       dropped[i].c = &drops.Add({{"reason", drop_reason_name(static_cast<DropReason>(i))}});
     }
+    purged.c = &drops.Add({{"reason", kPurgeDropName}});  // seen at the buffer's next refresh
     records = gauge("edgesync_agent_buffer_records", "Records stored in the buffer");
     bytes = gauge("edgesync_agent_buffer_bytes", "Accounted bytes stored (see buffer.max_bytes)");
     oldest = gauge("edgesync_agent_buffer_oldest_age_seconds", "Age of the oldest stored record");
@@ -80,9 +79,9 @@ struct AgentMonitor::Metrics {
     acked_seq =
         gauge("edgesync_agent_acked_through_seq", "Highest sequence number acked by the hub");
   }
-  Mirror received, committed, sent, acked, mqtt_reconnects, hub_sessions, hub_failures,
-      stream_bytes, packed_batches, batches, commit_errors, commits, quarantined, dead_lettered,
-      dropped[4];
+  Mirror received, committed, sent, acked, mqtt_reconnects, mqtt_subscriptions, hub_sessions,
+      hub_failures, stream_bytes, packed_batches, batches, commit_errors, commits, quarantined,
+      dead_lettered, dropped[kDropReasons], purged;
   prometheus::Gauge *records, *bytes, *oldest, *full, *disk_full, *dead_letter_rows, *mqtt_up,
       *hub_up, *acked_seq;
   std::uint64_t last_acked_through = 0;
@@ -154,16 +153,18 @@ void AgentMonitor::tick() {
   m.batches.set(up.batches_sent.load());
   m.acked.set(b.acked_total);
   m.mqtt_reconnects.set(in.reconnects.load());
+  m.mqtt_subscriptions.set(in.subscribed.load());
   m.hub_sessions.set(up.sessions.load());
   m.hub_failures.set(up.failures.load());
   m.commit_errors.set(b.commit_errors);
   m.commits.set(b.commits);
   m.quarantined.set(b.quarantined_files);
   m.dead_lettered.set(b.dead_lettered);
-  for (int i = 0; i < 4; ++i) m.dropped[i].set(b.dropped[i]);
+  for (int i = 0; i < kDropReasons; ++i) m.dropped[i].set(b.dropped[i]);
+  m.purged.set(b.purged);
   m.records->Set(static_cast<double>(b.records));
   m.bytes->Set(static_cast<double>(b.stored_bytes));
-  const std::int64_t now = now_ns();
+  const std::int64_t now = now_unix_ns();
   m.oldest->Set(
       b.oldest_received_unix_ns ? static_cast<double>(now - b.oldest_received_unix_ns) / 1e9 : 0);
   m.full->Set(b.full ? 1 : 0);

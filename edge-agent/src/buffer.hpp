@@ -24,8 +24,13 @@ enum class AppendStatus {
   kFailed,    // the buffer file failed for good (BufferStats::failed); the message was not stored
 };
 
-// Why a record was dropped without an ack. Every drop is deliberate and counted (persisted).
+// Why a record was dropped without an ack. Every drop is deliberate and counted (persisted in meta
+// `dropped_<name>`, exported as edgesync_agent_records_dropped_total{reason="<name>"}).
 enum class DropReason { kOldest, kExpired, kOversize, kDiskFull };
+inline constexpr int kDropReasons = 4;  // the values of DropReason, 0 .. kDropReasons - 1
+// Records deleted by `edge-agent buffer purge`: counted by the CLI itself (meta dropped_purge), so
+// not a DropReason of the running agent, but shown beside them under this name.
+inline constexpr const char* kPurgeDropName = "purge";
 inline constexpr const char* drop_reason_name(DropReason r) {
   switch (r) {
     case DropReason::kOldest:
@@ -49,8 +54,9 @@ struct BufferStats {
   std::uint64_t committed_total = 0;         // records committed by this process
   std::uint64_t acked_total = 0;             // records deleted after an ack by this process
   std::uint64_t commit_errors = 0;
-  std::uint64_t commits = 0;      // SQLite transactions committed by this process
-  std::uint64_t dropped[4] = {};  // persisted totals by DropReason
+  std::uint64_t commits = 0;                 // SQLite transactions committed by this process
+  std::uint64_t dropped[kDropReasons] = {};  // persisted totals by DropReason
+  std::uint64_t purged = 0;  // persisted total deleted by `buffer purge` (meta dropped_purge)
   std::uint64_t quarantined_files = 0;
   std::uint64_t dead_lettered = 0;     // persisted total moved to the dead-letter table
   std::uint64_t dead_letter_rows = 0;  // rows in the dead-letter table now

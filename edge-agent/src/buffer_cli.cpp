@@ -40,7 +40,9 @@ std::string resolve_db(const CommonOpts& c) {
     }
     cfg = kDefaultConfig;
   }
-  return load_agent_config(cfg).buffer.path;
+  return load_agent_config(cfg,
+                           "pass the agent config with --config FILE, or the buffer with --db FILE")
+      .buffer.path;
 }
 
 std::int64_t parse_time_option(const char* option, const std::string& text, std::int64_t now_ns) {

@@ -94,7 +94,7 @@ std::string seq_space_violation(sqlite::Db& db) {
 CheckResult check_file(const std::string& path) {
   try {
     sqlite::Db db(path, SQLITE_OPEN_READWRITE);
-    db.exec("PRAGMA busy_timeout=10000");
+    db.busy_timeout(sqlite::kWriterBusyTimeoutMs);
     sqlite::Stmt st(db, "PRAGMA quick_check");
     std::string verdict;
     int rc;
@@ -148,7 +148,7 @@ sqlite::Db open_once(const std::string& path, bool synchronous_full, bool check,
   std::error_code ec;
   const bool existed = std::filesystem::file_size(path, ec) > 0 && !ec;
   sqlite::Db db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  db.exec("PRAGMA busy_timeout=10000");
+  db.busy_timeout(sqlite::kWriterBusyTimeoutMs);
   // Must precede the first table: lets the agent hand free pages back after a long outage drains.
   // An existing file keeps its mode (changing it needs a VACUUM; setting it may write).
   if (!existed) db.exec("PRAGMA auto_vacuum=INCREMENTAL");

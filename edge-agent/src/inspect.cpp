@@ -1,17 +1,17 @@
 #include "inspect.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
 
+#include "buffer.hpp"
 #include "buffer_store.hpp"
 #include "inspect_format.hpp"
 #include "time_spec.hpp"
 
 namespace edgesync::agent {
 namespace {
-
-constexpr const char* kKnownDrops[] = {"oldest", "expired", "oversize", "disk_full", "purge"};
 
 std::uint64_t file_size_or_zero(const std::string& p) {
   std::error_code ec;
@@ -36,6 +36,22 @@ std::string ago(std::int64_t unix_ns, std::int64_t now) {
 std::string when(std::int64_t unix_ns, std::int64_t now) {
   if (unix_ns == 0) return "-";
   return iso8601_utc(unix_ns, 3) + " (" + ago(unix_ns, now) + ")";
+}
+
+// "file:" URI of a path (SQLite URI filenames: %, ? and # escaped).
+std::string sqlite_uri(const std::string& path) {
+  std::string uri = "file:";
+  for (const char c : path) {
+    if (c == '%')
+      uri += "%25";
+    else if (c == '?')
+      uri += "%3f";
+    else if (c == '#')
+      uri += "%23";
+    else
+      uri += c;
+  }
+  return uri;
 }
 
 bool has_table(const sqlite::Db& db, const char* name) {
@@ -112,8 +128,6 @@ void read_meta(const sqlite::Db& db, BufferStatus& s) {
       s.next_seq = v;
     else if (k == "epoch")
       s.epoch = v;
-    else if (k == "quarantined_files")
-      s.quarantined_files = v;
     else if (k == "dead_lettered")
       s.dead_lettered = v;
     else if (k == "dead_letter_purged")
@@ -137,23 +151,63 @@ bool state_stale(const BufferStatus& s) {
 
 }  // namespace
 
+bool is_quarantined(const std::string& db_path) {
+  return std::filesystem::path(db_path).filename().string().find(".corrupt-") != std::string::npos;
+}
+
 sqlite::Db open_buffer(const std::string& db_path, bool writable) {
   if (!std::filesystem::exists(db_path)) {
     throw std::runtime_error("no buffer database at '" + db_path +
                              "' (check buffer.path in the agent config, or pass --db FILE)");
   }
-  sqlite::Db db(db_path, writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY);
-  db.exec(writable ? "PRAGMA busy_timeout=10000" : "PRAGMA busy_timeout=5000");
-  if (!has_table(db, "records")) {
-    throw std::runtime_error("'" + db_path + "' is not an edgesync buffer (no records table)");
+  if (writable && is_quarantined(db_path)) {
+    throw std::runtime_error("'" + db_path +
+                             "' is a quarantined buffer file: it is only read (status, tail, "
+                             "export), never changed; copy it to change it");
   }
-  return db;
+  try {
+    // A quarantined file without a WAL beside it opens immutable: nothing is written beside it
+    // (no -shm), no lock is taken; one with a WAL opens read-only so that the WAL is read too.
+    const bool immutable = is_quarantined(db_path) && !std::filesystem::exists(db_path + "-wal");
+    sqlite::Db db(immutable ? sqlite_uri(db_path) + "?immutable=1" : db_path,
+                  (writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) |
+                      (immutable ? SQLITE_OPEN_URI : 0));
+    db.busy_timeout(writable ? sqlite::kWriterBusyTimeoutMs : sqlite::kReaderBusyTimeoutMs);
+    if (!has_table(db, "records")) {
+      throw std::runtime_error("'" + db_path + "' is not an edgesync buffer (no records table)");
+    }
+    return db;
+  } catch (const sqlite::Error& e) {
+    throw std::runtime_error("cannot read '" + db_path + "': " + e.what() +
+                             (is_quarantined(db_path)
+                                  ? " (a quarantined file may be damaged beyond what SQLite reads; "
+                                    "sqlite3 '.recover' salvages what is left)"
+                                  : ""));
+  }
+}
+
+std::vector<std::string> quarantined_files(const std::string& db_path) {
+  const std::filesystem::path db(db_path);
+  const std::string prefix = db.filename().string() + ".corrupt-";
+  std::vector<std::string> found;
+  std::error_code ec;
+  const auto dir = db.has_parent_path() ? db.parent_path() : std::filesystem::path(".");
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.starts_with(prefix) && !name.ends_with("-wal") && !name.ends_with("-shm")) {
+      found.push_back((db.has_parent_path() ? it->path() : it->path().filename()).string());
+    }
+  }
+  std::ranges::sort(found);  // the stamp is %Y%m%dT%H%M%SZ: name order is time order
+  return found;
 }
 
 BufferStatus read_buffer_status(const std::string& db_path) {
   sqlite::Db db = open_buffer(db_path, false);
   BufferStatus s;
-  for (const char* k : kKnownDrops) s.dropped[k] = 0;
+  for (int r = 0; r < kDropReasons; ++r)
+    s.dropped[drop_reason_name(static_cast<DropReason>(r))] = 0;
+  s.dropped[kPurgeDropName] = 0;
   db.exec("BEGIN");  // one read transaction: all figures come from the same snapshot
   read_records(db, s);
   read_meta(db, s);
@@ -161,6 +215,8 @@ BufferStatus read_buffer_status(const std::string& db_path) {
   s.state = read_state(db);
   db.exec("COMMIT");
   s.buffer_id = read_buffer_id(db_path);
+  s.quarantined = quarantined_files(db_path);
+  s.quarantined_files = s.quarantined.size();
   s.file_bytes = file_size_or_zero(db_path) + file_size_or_zero(db_path + "-wal");
   s.read_at_unix_ns = now_unix_ns();
   return s;
@@ -195,6 +251,7 @@ nlohmann::json to_json(const BufferStatus& s) {
       {"file_bytes", s.file_bytes},
       {"dropped", dropped},
       {"quarantined_files", s.quarantined_files},
+      {"quarantined", s.quarantined},
       {"dead_letter",
        {{"total", s.dead_lettered},
         {"purged", s.dead_letter_purged},
@@ -238,7 +295,10 @@ std::string to_text(const BufferStatus& s) {
     parts += (parts.empty() ? "" : ", ") + k + " " + std::to_string(v);
   }
   o << "dropped        " << total << " (" << parts << ")\n"
-    << "quarantined    " << s.quarantined_files << " files\n"
+    << "quarantined    " << s.quarantined_files << " files beside the buffer";
+  for (const auto& q : s.quarantined) o << "\n               " << q;
+  if (!s.quarantined.empty()) o << "\n               (read one: buffer export --db FILE)";
+  o << "\n"
     << "dead letters   " << s.dead_letter_records << " stored ("
     << human_bytes(s.dead_letter_payload_bytes) << "), " << s.dead_lettered
     << " moved there in total"

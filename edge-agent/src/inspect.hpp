@@ -37,8 +37,11 @@ struct BufferStatus {
   std::int64_t newest_received_unix_ns = 0;
   std::uint64_t file_bytes = 0;  // database + WAL on disk
   // meta dropped_<reason> counters (oldest, expired, oversize, disk_full, purge always present;
-  // absent keys count 0) and quarantined_files.
+  // absent keys count 0).
   std::map<std::string, std::uint64_t> dropped;
+  // `<buffer>.corrupt-<time>` files beside the buffer (every quarantine that was not deleted,
+  // not only the one this file was created after), oldest first; their count.
+  std::vector<std::string> quarantined;
   std::uint64_t quarantined_files = 0;
   std::string buffer_id;                  // "" when the .seqfloor file holds none
   std::uint64_t dead_lettered = 0;        // meta dead_lettered: total ever moved there
@@ -53,6 +56,9 @@ struct BufferStatus {
 sqlite::Db open_buffer(const std::string& db_path, bool writable);
 
 BufferStatus read_buffer_status(const std::string& db_path);
+// The quarantined files of the buffer at `db_path` (`<db_path>.corrupt-<time>`, without their
+// -wal/-shm), oldest first.
+std::vector<std::string> quarantined_files(const std::string& db_path);
 // True when a running agent (fresh state) reports its disk full.
 bool disk_full(const BufferStatus& s);
 nlohmann::json to_json(const BufferStatus& s);

@@ -10,6 +10,7 @@
 #include "agent_config.hpp"
 #include "agent_monitor.hpp"
 #include "buffer_cli.hpp"
+#include "edgesync/common/cli.hpp"
 #include "edgesync/common/logging.hpp"
 #include "edgesync/common/shutdown.hpp"
 #include "mqtt_ingest.hpp"
@@ -23,23 +24,12 @@ using namespace edgesync::agent;
 
 int run_agent(const std::string& config_path) {
   ShutdownSignal shutdown;  // before any thread starts
-  AgentConfig cfg = load_agent_config(config_path);
+  AgentConfig cfg = load_agent_config(config_path, "pass an existing file with --config FILE");
   setup_logging("edge-agent", cfg.log_level, cfg.log_format);
   spdlog::info("edge-agent {} starting as agent '{}'", EDGESYNC_VERSION, cfg.agent_id);
 
-  SqliteBufferOptions bo;
-  bo.path = cfg.buffer.path;
-  bo.synchronous_full = cfg.buffer.synchronous_full;
-  bo.commit_window = cfg.buffer.commit_window;
-  bo.commit_delay = cfg.buffer.commit_delay;
-  bo.max_commit_batch = cfg.buffer.max_commit_batch;
-  bo.max_bytes = cfg.buffer.max_bytes;
-  bo.max_age = cfg.buffer.max_age;
-  bo.full_policy = cfg.buffer.block_when_full ? FullPolicy::kBlock : FullPolicy::kDropOldest;
-  bo.quick_check = cfg.buffer.quick_check;
-  bo.disk_reserve_bytes = cfg.buffer.disk_reserve_bytes;
-  bo.on_failure = [] { ::kill(::getpid(), SIGTERM); };  // ends shutdown.wait() below
-  SqliteBuffer buffer(bo);
+  cfg.buffer.on_failure = [] { ::kill(::getpid(), SIGTERM); };  // ends shutdown.wait() below
+  SqliteBuffer buffer(cfg.buffer);
   MqttIngest ingest(cfg.mqtt, buffer);
   Uplink uplink(cfg.uplink, cfg.agent_id, buffer,
                 [&ingest](std::uint64_t limit) { ingest.set_max_record_bytes(limit); });
@@ -87,20 +77,13 @@ int main(int argc, char** argv) try {
 
   add_buffer_commands(app);  // `buffer status|tail|export|purge` run from their CLI11 callbacks
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // --help/--version exit 0; a command's own result (CLI::RuntimeError from a subcommand
-    // callback) keeps its code; any other parse error is a usage error: exit 2 (docs/field-cli.md).
-    const int code = app.exit(e);
-    if (dynamic_cast<const CLI::RuntimeError*>(&e) != nullptr) return code;
-    return code == 0 ? 0 : 2;
-  }
+  if (const auto done = edgesync::cli::parse(app, "edge-agent", argc, argv)) return *done;
 
   try {
     if (*run) return run_agent(config_path);
     if (*check) {
-      auto cfg = load_agent_config(check_path);
+      auto cfg =
+          load_agent_config(check_path, "pass an existing file: edge-agent check-config FILE");
       std::cout << check_path << ": OK (agent '" << cfg.agent_id << "', hub " << cfg.uplink.hub
                 << ", buffer " << cfg.buffer.path << ")\n";
       return 0;

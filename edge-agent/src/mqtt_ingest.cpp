@@ -9,15 +9,10 @@
 
 #include "edgesync/common/mqtt_topic.hpp"
 #include "edgesync/common/secrets.hpp"
+#include "time_spec.hpp"
 
 namespace edgesync::agent {
 namespace {
-
-std::int64_t now_unix_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 mqtt::connect_options make_connect_options(const AgentConfig::Mqtt& c) {
   auto b = mqtt::connect_options_builder()
@@ -39,9 +34,26 @@ mqtt::connect_options make_connect_options(const AgentConfig::Mqtt& c) {
 
 }  // namespace
 
+// Counts SUBACKs; a refused subscription is logged with its filter.
+class MqttIngest::SubscribeListener : public mqtt::iaction_listener {
+ public:
+  explicit SubscribeListener(IngestCounters& c) : c_(c) {}
+  void on_success(const mqtt::token&) override { c_.subscribed.fetch_add(1); }
+  void on_failure(const mqtt::token& tok) override {
+    const auto topics = tok.get_topics();
+    spdlog::error("mqtt: subscribing to '{}' failed (return code {})",
+                  topics && topics->size() > 0 ? (*topics)[0] : std::string("?"),
+                  tok.get_return_code());
+  }
+
+ private:
+  IngestCounters& c_;
+};
+
 MqttIngest::MqttIngest(const AgentConfig::Mqtt& cfg, Buffer& buffer)
     : cfg_(cfg),
       buffer_(buffer),
+      subscribe_listener_(std::make_unique<SubscribeListener>(counters_)),
       client_(std::make_unique<mqtt::async_client>(cfg.uri, cfg.client_id)) {
   client_->set_connected_handler([this](const std::string&) { on_connected(); });
   client_->set_connection_lost_handler([this](const std::string& cause) {
@@ -92,7 +104,7 @@ void MqttIngest::on_connected() {
   // Subscribing again is harmless with a persistent session and needed with a clean one.
   for (const auto& t : cfg_.topics) {
     try {
-      client_->subscribe(t, cfg_.qos);
+      client_->subscribe(t, cfg_.qos, nullptr, *subscribe_listener_);
     } catch (const mqtt::exception& e) {
       spdlog::error("mqtt: subscribe to '{}' failed: {}", t, e.what());
     }
@@ -152,6 +164,7 @@ void MqttIngest::stop() {
   } catch (const mqtt::exception& e) {
     spdlog::debug("mqtt: disconnect: {}", e.what());
   }
+  counters_.connected = false;  // Paho calls no connection-lost handler for a disconnect
 }
 
 }  // namespace edgesync::agent

@@ -21,8 +21,11 @@ struct IngestCounters {
   std::atomic<std::uint64_t> received{0};
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> dropped_oversize{0};
-  std::atomic<std::uint64_t> reconnects{0};
+  std::atomic<std::uint64_t> reconnects{0};  // connects, the first one included
   std::atomic<bool> connected{false};
+  // Subscriptions the broker acknowledged (SUBACK), over all connects: once it reaches
+  // connects x topic filters, messages published now are delivered (tests wait on it).
+  std::atomic<std::uint64_t> subscribed{0};
 };
 
 class MqttIngest {
@@ -52,9 +55,12 @@ class MqttIngest {
  private:
   void on_connected();
 
+  class SubscribeListener;
+
   AgentConfig::Mqtt cfg_;
   Buffer& buffer_;
   IngestCounters counters_;
+  std::unique_ptr<SubscribeListener> subscribe_listener_;
   std::unique_ptr<mqtt::async_client> client_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> max_record_bytes_{0};

@@ -21,6 +21,11 @@ class Error : public std::runtime_error {
   int code_;
 };
 
+// How long a connection waits for another connection's lock before SQLITE_BUSY: writers (the
+// agent's writer, the buffer store, the CLI's purge) and readers (the CLI's read-only commands).
+inline constexpr int kWriterBusyTimeoutMs = 10000;
+inline constexpr int kReaderBusyTimeoutMs = 5000;
+
 class Db {
  public:
   // flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, or SQLITE_OPEN_READONLY.
@@ -30,6 +35,8 @@ class Db {
   void exec(std::string_view sql);
   // Like exec, but returns the SQLite result code instead of throwing (hot path).
   int try_exec(const char* sql) noexcept;
+  // sqlite3_busy_timeout: kWriterBusyTimeoutMs or kReaderBusyTimeoutMs.
+  void busy_timeout(int ms) { sqlite3_busy_timeout(db_.get(), ms); }
   std::string errmsg() const { return sqlite3_errmsg(db_.get()); }
   const std::string& path() const { return path_; }
 

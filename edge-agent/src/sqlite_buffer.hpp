@@ -19,30 +19,11 @@
 #include <vector>
 
 #include "buffer.hpp"
+#include "buffer_options.hpp"
 #include "buffer_store.hpp"
 #include "sqlite.hpp"
 
 namespace edgesync::agent {
-
-enum class FullPolicy { kDropOldest, kBlock };
-
-struct SqliteBufferOptions {
-  std::string path;
-  bool synchronous_full = true;     // PRAGMA synchronous=FULL (fsync per commit) or NORMAL
-  std::size_t commit_window = 256;  // max messages accepted but not yet committed
-  std::size_t max_commit_batch = 2000;
-  std::uint64_t max_bytes = 0;      // 0 = unbounded; accounted record bytes, see record_cost()
-  std::chrono::seconds max_age{0};  // 0 = keep forever
-  FullPolicy full_policy = FullPolicy::kDropOldest;
-  bool quick_check = true;                        // integrity check + quarantine at start-up
-  std::uint64_t max_page_count = 0;               // tests: emulate a full disk (SQLITE_FULL)
-  std::uint64_t disk_reserve_bytes = 0;           // "<path>.reserve", released on a full disk
-  std::chrono::seconds maintenance_interval{30};  // accounting refresh, vacuum, WAL truncate
-  // Called once, from the writer thread, when the file failed for good (BufferStats::failed).
-  std::function<void()> on_failure = nullptr;
-  std::chrono::seconds expiry_interval{5};
-  std::chrono::milliseconds commit_delay{0};  // gather time before a commit (window > 0)
-};
 
 // Bytes a record counts against buffer.max_bytes: payload, topic, device id and row overhead.
 inline std::uint64_t record_cost(std::size_t payload, std::size_t topic, std::size_t device) {
@@ -137,6 +118,7 @@ class SqliteBuffer final : public Buffer {
   std::atomic<std::uint64_t> committed_total_{0}, acked_total_{0}, commit_errors_{0}, commits_{0};
   std::atomic<std::uint64_t> dropped_[4] = {};
   std::atomic<std::uint64_t> quarantined_{0};
+  std::atomic<std::uint64_t> purged_{0};  // by the field CLI: read back by refresh_accounting()
   std::atomic<bool> disk_full_{false};
   std::atomic<std::uint64_t> dead_lettered_{0}, dead_letter_rows_{0};
   std::chrono::steady_clock::time_point next_space_check_{};  // writer thread only

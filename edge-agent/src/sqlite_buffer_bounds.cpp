@@ -101,6 +101,7 @@ void SqliteBuffer::refresh_accounting() {
   }
   sqlite::Stmt o(wdb_, "SELECT received_ns FROM records ORDER BY seq LIMIT 1");
   oldest_ns_ = o.step() == SQLITE_ROW ? o.int64(0) : 0;
+  purged_ = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'dropped_purge'");
 }
 
 void SqliteBuffer::maintenance() {

@@ -52,6 +52,7 @@ BufferStats SqliteBuffer::stats() {
   s.commit_errors = commit_errors_.load();
   for (int r = 0; r < kReasons; ++r) s.dropped[r] = dropped_[r].load();
   s.quarantined_files = quarantined_.load();
+  s.purged = purged_.load();
   s.full = opts_.max_bytes > 0 && s.stored_bytes >= opts_.max_bytes;
   s.disk_full = disk_full_.load();
   {

@@ -119,6 +119,10 @@ void fill(agent::Buffer& b, int n) {
     m.topic = "sensors/" + m.device_id + "/x";
     m.payload = std::to_string(i);
     m.qos = 1;
+    // Stamped as the ingest stamps them: the buffer runs the shipped max_age (7 days).
+    m.received_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
     b.append(std::move(m));
   }
 }

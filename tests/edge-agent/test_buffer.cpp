@@ -20,12 +20,13 @@ IncomingMessage msg(int i, const std::string& payload = {}) {
   m.qos = 1;
   return m;
 }
+// The shipped defaults (commit delay 20 ms, ...) with the window asked for; no expiry: msg()
+// stamps records in 1970.
 SqliteBufferOptions opts(const std::filesystem::path& dir, std::size_t window = 256) {
   SqliteBufferOptions o;
   o.path = (dir / "buffer.db").string();
-  o.synchronous_full = true;
   o.commit_window = window;
-  o.max_commit_batch = 2000;
+  o.max_age = std::chrono::seconds(0);
   return o;
 }
 }  // namespace

@@ -30,6 +30,7 @@ SqliteBufferOptions opts(const std::filesystem::path& dir) {
   o.path = (dir / "buffer.db").string();
   o.commit_window = 0;
   o.synchronous_full = false;
+  o.max_age = std::chrono::seconds(0);  // msg() stamps records with a fixed 2026 time
   return o;
 }
 

@@ -32,6 +32,7 @@ SqliteBufferOptions opts(const std::filesystem::path& dir, std::size_t window = 
   o.path = (dir / "buffer.db").string();
   o.commit_window = window;
   o.synchronous_full = false;  // no fsync per commit: keep the disk free for parallel tests
+  o.max_age = std::chrono::seconds(0);  // records are stamped from kT0, a fixed 2026 time
   return o;
 }
 
@@ -202,7 +203,7 @@ TEST_CASE("status shows drop counters and agent state and flags a stale state") 
   REQUIRE(bg.advances());
   auto set_state = [&](std::int64_t updated_ns) {
     sqlite::Db d(db.string(), SQLITE_OPEN_READWRITE);
-    d.exec("PRAGMA busy_timeout=10000");
+    d.busy_timeout(sqlite::kWriterBusyTimeoutMs);
     d.exec("CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID");
     d.exec("INSERT OR IGNORE INTO meta(key, value) VALUES ('dropped_oldest', 0)");
     d.exec("UPDATE meta SET value = 5 WHERE key = 'dropped_oldest'");

@@ -90,10 +90,8 @@ TEST_CASE(
   write_agent_config(valid, vo,
                      uplink_tls(pki, pki.agent(valid_id), tok("t-valid", "tok-valid-s3cr3t")));
   valid.start();
-  REQUIRE(wait_until([&] { return count_in(valid.log_tail(), "subscribed to") >= 1; }, 30s));
-  for (auto& a : rejected) {
-    REQUIRE(wait_until([&] { return count_in(a->log_tail(), "subscribed to") >= 1; }, 30s));
-  }
+  REQUIRE_MESSAGE(valid.wait_subscribed(), valid.log_tail());
+  for (auto& a : rejected) REQUIRE_MESSAGE(a->wait_subscribed(), a->log_tail());
 
   auto sim = run_sim(mq.uri(), {"--devices", "2", "--count", "500"});
   REQUIRE(sim.acked == 1000);

@@ -32,7 +32,7 @@ TEST_CASE("routes send alerts and telemetry to their topics with per-route compr
   const auto id = "gw-routes-" + std::to_string(::getpid());
   Agent agent(dir / "agent", {id, mq.uri(), hub.address(), "", 256});
   agent.start();
-  REQUIRE(wait_until([&] { return count_in(agent.log_tail(), "subscribed to") >= 1; }, 30s));
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
 
   REQUIRE(run_sim(mq.uri(), {"--devices", "4", "--count", "500"}).acked == 2000);
   REQUIRE(run_sim(mq.uri(), {"--prefix", "alerts", "--devices", "2", "--count", "150",

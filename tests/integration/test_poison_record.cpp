@@ -23,7 +23,7 @@ TEST_CASE("a 999,999 B and a 1 MiB payload among small ones: the small ones afte
   Agent agent(dir / "agent", {id, mq.uri(), hub.address(), "", 256});
   agent.start();
   REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
-  REQUIRE(wait_until([&] { return count_in(agent.log_tail(), "connected to hub") >= 1; }, 30s));
+  REQUIRE(wait_until([&] { return agent.metric("edgesync_agent_hub_connected") == 1; }, 30s));
 
   REQUIRE(run_sim(mq.uri(), {"--devices", "2", "--count", "100"}).acked == 200);
   for (const std::size_t size : {std::size_t{999'999}, std::size_t{1 << 20}}) {

@@ -7,12 +7,16 @@
 
 namespace edgesync::test {
 
-// A buffer file in `dir`, synchronous=NORMAL, commit window 0 (append returns after its commit).
+// A buffer file in `dir` with the shipped defaults (SqliteBufferOptions' initializers are the
+// config keys' defaults) except: synchronous=NORMAL, commit window 0 (append returns after its
+// commit), and no expiry (the suites stamp records with fixed past times; expiry has its own
+// test).
 inline agent::SqliteBufferOptions buffer_options(const std::filesystem::path& dir) {
   agent::SqliteBufferOptions o;
   o.path = (dir / "buffer.db").string();
   o.synchronous_full = false;
   o.commit_window = 0;
+  o.max_age = std::chrono::seconds(0);
   return o;
 }
 

@@ -145,7 +145,7 @@ void write_agent_config(Agent& a, const AgentOptions& o, const std::string& upli
                  "\n  commit_window_records: " + std::to_string(o.commit_window) +
                  "\nuplink:\n  hub: " + o.hub +
                  "\n  backoff_initial_ms: 100\n  backoff_max_ms: 1000\n" + uplink_extra +
-                 "metrics:\n  listen: \"\"\n");
+                 "metrics:\n  listen: \"" + a.metrics_listen() + "\"\n");
 }
 
 }  // namespace edgesync::test

@@ -130,15 +130,14 @@ void Hub::start() {
 
 Agent::Agent(const std::filesystem::path& dir, AgentOptions o) : dir_(dir), opts_(std::move(o)) {
   std::filesystem::create_directories(dir_);
+  if (opts_.metrics_port == 0) opts_.metrics_port = free_port();
   write_file(config(),
              "agent:\n  id: " + opts_.agent_id + "\nmqtt:\n  uri: " + opts_.mqtt_uri +
                  "\n  topics: [\"sensors/#\", \"alerts/#\"]\nbuffer:\n  path: " + db().string() +
                  "\n  commit_window_records: " + std::to_string(opts_.commit_window) +
                  "\nuplink:\n  hub: " + opts_.hub +
                  "\n  backoff_initial_ms: 100\n  backoff_max_ms: 1000\n" + opts_.uplink_yaml +
-                 "metrics:\n  listen: \"" +
-                 (opts_.metrics_port ? "127.0.0.1:" + std::to_string(opts_.metrics_port) : "") +
-                 "\"\n" + opts_.extra_yaml + "\n");
+                 "metrics:\n  listen: \"" + metrics_listen() + "\"\n" + opts_.extra_yaml + "\n");
 }
 
 void Agent::start() {
@@ -159,7 +158,17 @@ std::string agent_id(const std::string& base) {
 }
 
 bool Agent::wait_subscribed(std::size_t times, std::chrono::milliseconds timeout) {
-  return wait_until([&] { return count_in(log_tail(), "subscribed to") >= times; }, timeout);
+  constexpr std::size_t kFilters = 2;  // sensors/# and alerts/#, as the configs here subscribe
+  const auto want = static_cast<double>(times * kFilters);
+  return wait_until([&] { return metric("edgesync_agent_mqtt_subscriptions_total") >= want; },
+                    timeout);
+}
+
+double Agent::metric(const std::string& name) {
+  const auto [code, body] = http_get(opts_.metrics_port, "/metrics");
+  if (code != 200) return -1;
+  const auto pos = body.find("\n" + name + " ");
+  return pos == std::string::npos ? -1 : std::stod(body.substr(pos + name.size() + 2));
 }
 
 Agent::Status Agent::status() {

@@ -87,7 +87,7 @@ struct AgentOptions {
   std::string hub;
   std::string extra_yaml;  // appended verbatim (e.g. a buffer: section is built from fields)
   int commit_window = 256;
-  int metrics_port = 0;          // 0: no HTTP endpoints
+  int metrics_port = 0;          // 0: a free port (the support waits on the agent's /metrics)
   std::string uplink_yaml = {};  // extra keys of the uplink section, e.g. "  keepalive_ms: 1000\n"
 };
 
@@ -118,9 +118,15 @@ class Agent {
   };
   Status status();
   std::string log_tail() { return read_file(dir_ / "agent.log"); }
-  // Waits until the agent has (re)subscribed `times` times since its log began.
+  // Waits until the broker acknowledged the agent's subscriptions `times` times since it started
+  // (edgesync_agent_mqtt_subscriptions_total: SUBACKs, 2 filters per connect), not on log text.
   bool wait_subscribed(std::size_t times = 1,
                        std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // "127.0.0.1:PORT" of /metrics, /healthz and /readyz.
+  std::string metrics_listen() const { return "127.0.0.1:" + std::to_string(opts_.metrics_port); }
+  // An unlabelled sample of the agent's /metrics ("edgesync_agent_hub_connected"), -1 when the
+  // agent does not answer or has no such sample.
+  double metric(const std::string& name);
 
  private:
   std::filesystem::path dir_;

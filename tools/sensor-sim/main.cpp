@@ -18,6 +18,7 @@
 
 #include <cstdio>
 
+#include "edgesync/common/cli.hpp"
 #include "payload.hpp"
 
 namespace {
@@ -134,6 +135,7 @@ void run_connection(const Options& o, int conn, Totals& totals) {
 int main(int argc, char** argv) try {
   Options o;
   CLI::App app{"sensor-sim: publish deterministic telemetry to an MQTT broker"};
+  app.set_version_flag("--version", std::string("sensor-sim ") + EDGESYNC_VERSION);
   app.add_option("--uri", o.uri, "Broker URI");
   app.add_option("--prefix", o.prefix, "Topic prefix (topic = PREFIX/DEVICE/data)");
   app.add_option("--devices", o.devices, "Number of devices")->check(CLI::PositiveNumber);
@@ -157,7 +159,7 @@ int main(int argc, char** argv) try {
                  "all clients of a process on shared threads, so one process tops out near "
                  "10k msg/s; several processes outrun one broker")
       ->check(CLI::Range(1, 64));
-  CLI11_PARSE(app, argc, argv);
+  if (const auto done = edgesync::cli::parse(app, "sensor-sim", argc, argv)) return *done;
   o.connections = std::min(o.connections, o.devices);
   o.processes = std::min(o.processes, o.devices);
   return o.processes > 1 ? run_processes(o) : run(o);

@@ -46,7 +46,9 @@ class Values {
 
 // Parses and validates. Unknown keys, wrong types, out-of-range values, missing required keys and
 // YAML syntax errors all throw ConfigError("file:line:col: key 'a.b': what is wrong").
-Values load_file(const Schema& schema, const std::string& path);
+// `hint` ends the message of a file that cannot be read: how the caller's user passes another
+// ("pass an existing file with --config FILE").
+Values load_file(const Schema& schema, const std::string& path, std::string_view hint = {});
 Values load_string(const Schema& schema, const std::string& yaml, const std::string& name);
 
 }  // namespace edgesync::config
