@@ -101,6 +101,30 @@ constexpr std::array kKeys = {
            "authorized), with headers `edgesync-error` and `edgesync-original-topic` beside the "
            "usual ones. Empty: such records go back to the agent (`Ack.rejected`) into its "
            "dead-letter table; an agent before 1.1 then gets the stream ended as before."},
+    KeyDef{"kafka.delivery", Type::kEnum, "at_least_once", false, 0, kMaxInt,
+           "at_least_once|exactly_once",
+           "`at_least_once`: idempotent producer, duplicates possible after a crash or reconnect "
+           "(identifiable by `edgesync-agent` + `edgesync-seq`). `exactly_once`: records and the "
+           "per-buffer watermark (`kafka.watermark_topic`) are committed in one Kafka transaction "
+           "every `kafka.commit_interval_ms`; acks go out after the commit; `read_committed` "
+           "consumers see each record once. Needs `kafka.delivery_timeout_ms` < "
+           "`kafka.transaction_timeout_ms`."},
+    KeyDef{"kafka.commit_interval_ms", Type::kInt, "100", false, 5, 60000, {},
+           "exactly_once: how often the open transaction is committed (acks wait for it)."},
+    KeyDef{"kafka.watermark_topic", Type::kString, "edgesync-watermarks", false, 0, kMaxInt, {},
+           "exactly_once: compacted topic of the highest seq written per (agent, buffer), "
+           "written in each transaction and read back before agents are welcomed. Created "
+           "(compacted) when missing."},
+    KeyDef{"kafka.watermark_partitions", Type::kInt, "12", false, 1, 10000, {},
+           "exactly_once: partitions of the watermark topic when the hub creates it (an agent's "
+           "watermarks live in the partition murmur2 of its id picks)."},
+    KeyDef{"kafka.transactional_id", Type::kString, "", false, 0, kMaxInt, {},
+           "exactly_once: librdkafka `transactional.id`, stable per replica (a restarted replica "
+           "fences its previous incarnation). Empty: `edgesync-hub-` + `hub.id` (the host name, "
+           "i.e. the StatefulSet pod name)."},
+    KeyDef{"kafka.transaction_timeout_ms", Type::kInt, "60000", false, 1000, 900000, {},
+           "exactly_once: librdkafka `transaction.timeout.ms` (the broker aborts a transaction "
+           "open longer; at most the broker's `transaction.max.timeout.ms`)."},
     KeyDef{"kafka.health_check_ms", Type::kInt, "3000", false, 200, 600000, {},
            "Every this often the hub asks Kafka for metadata (same timeout); /readyz is 503 while "
            "that fails or the producer hit a fatal error."},
@@ -176,6 +200,18 @@ HubConfig hub_config_from(const config::Values& v) {
   c.kafka.delivery_timeout = std::chrono::milliseconds(v.integer("kafka.delivery_timeout_ms"));
   c.kafka.health_check = std::chrono::milliseconds(v.integer("kafka.health_check_ms"));
   c.kafka.dead_letter_topic = v.str("kafka.dead_letter_topic");
+  c.kafka.exactly_once = v.str("kafka.delivery") == "exactly_once";
+  c.kafka.commit_interval = std::chrono::milliseconds(v.integer("kafka.commit_interval_ms"));
+  c.kafka.watermark_topic = v.str("kafka.watermark_topic");
+  c.kafka.watermark_partitions = static_cast<int>(v.integer("kafka.watermark_partitions"));
+  c.kafka.transactional_id = v.str("kafka.transactional_id");
+  if (c.kafka.transactional_id.empty()) c.kafka.transactional_id = "edgesync-hub-" + c.hub_id;
+  c.kafka.transaction_timeout =
+      std::chrono::milliseconds(v.integer("kafka.transaction_timeout_ms"));
+  if (c.kafka.exactly_once && c.kafka.watermark_topic.empty()) {
+    throw config::ConfigError(v.where("kafka.watermark_topic") +
+                              ": key 'kafka.watermark_topic': exactly_once needs a topic");
+  }
   c.metrics_listen = v.str("metrics.listen");
   c.log_level = v.str("log.level");
   c.log_format = v.str("log.format");
