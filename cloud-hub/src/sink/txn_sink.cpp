@@ -246,19 +246,21 @@ void TxnSink::run(const std::stop_token& stop) {
 }
 
 void TxnSink::write(std::vector<Pending>& batch) {
-  if (fatal_.load()) {
+  const auto fail_batch = [&] {
     std::vector<DeliverySlot*> slots;
+    slots.reserve(batch.size());
     for (const auto& p : batch) slots.push_back(p.slot);
     report(slots, retriable("_FATAL", "the transactional producer failed"));
+  };
+  if (fatal_.load()) {
+    fail_batch();
     return;
   }
   if (!txn_open_) {
     if (TxnError e{rd_kafka_begin_transaction(producer_->c_ptr())}) {
       // Only a fatal producer (or a bug in the state machine) refuses to begin.
       fail_fatal(describe_txn_error("begin_transaction", e.e));
-      std::vector<DeliverySlot*> slots;
-      for (const auto& p : batch) slots.push_back(p.slot);
-      report(slots, retriable("_FATAL", "the transactional producer failed"));
+      fail_batch();
       return;
     }
     txn_open_ = true;
@@ -283,9 +285,8 @@ void TxnSink::write(std::vector<Pending>& batch) {
       continue;
     }
     RdKafka::Topic* topic = topic_at(p.topic);
-    const std::string_view original =
-        dead_letter ? std::string_view(topic_at(route_index(cfg_.routes, p.rec.mqtt_topic))->name())
-                    : std::string_view();
+    const std::string original =  // RdKafka::Topic::name() returns a copy: keep it alive
+        dead_letter ? topic_at(route_index(cfg_.routes, p.rec.mqtt_topic))->name() : std::string();
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
     for (int tries = 0; err == RD_KAFKA_RESP_ERR__QUEUE_FULL && tries < 3000; ++tries) {
       err = produce_record(producer_->c_ptr(), topic->c_ptr(), p.rec, p.slot, p.error, original);

@@ -155,6 +155,7 @@ std::unordered_map<std::string, std::uint64_t> read_watermarks(const HubConfig::
   std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!c) throw std::runtime_error("watermark reader: " + err);
   std::vector<RdKafka::TopicPartition*> parts;
+  parts.reserve(static_cast<std::size_t>(partitions));
   for (std::int32_t p = 0; p < partitions; ++p) {
     parts.push_back(
         RdKafka::TopicPartition::create(cfg.watermark_topic, p, RdKafka::Topic::OFFSET_BEGINNING));
