@@ -105,7 +105,6 @@ int run_hub(const std::string& config_path) {
       deadline - std::chrono::system_clock::now());
   sink->flush(std::max(left, std::chrono::milliseconds(1000)));
   status.reset();
-  sink.reset();
   const bool producer_failed = txn && txn->failed();
   sink.reset();
   spdlog::info("cloud-hub: stopped; {} records in, {} duplicates skipped, {} acks sent",
