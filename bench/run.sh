@@ -6,6 +6,8 @@
 #   bench/run.sh            full run (~10 min on 2 cores), rewrites docs/benchmarks.md
 #   bench/run.sh --quick    smaller counts, prints the table only (smoke check of the harness)
 #   BENCH_ONLY="p3lat p6"    run only these parts (p1 p2 p3 p4 p3lat p6); the doc is not written
+#   BENCH_UPLINK='batch_max_records: 2000'  extra agent uplink keys (experiments; doc not written)
+#   BENCH_KAFKA_PROPERTIES='"linger.ms": "5"'  extra hub producer properties (same)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
@@ -33,6 +35,7 @@ hub: { listen: "127.0.0.1:$HUB_PORT", id: bench-hub }
 kafka:
   bootstrap_servers: "$BOOT"
   default_topic: p2
+  ${BENCH_KAFKA_PROPERTIES:+properties: { $BENCH_KAFKA_PROPERTIES \}}
   routes:
     - { filter: "p3/#", topic: p3 }
     - { filter: "p4/#", topic: p4 }
@@ -57,7 +60,7 @@ start_agent() {
 agent: { id: "bench-$(basename "$1" .db)" }
 mqtt: { uri: "tcp://127.0.0.1:$MQ", client_id: "bench-$(basename "$1" .db)", clean_session: true, topics: ["sensors/#", "p3/#", "p4/#", "lat/#", "lat2/#", "lat3/#"] }
 buffer: { path: "$1" ${2:+, $2} }
-uplink: { hub: "127.0.0.1:$HUB_PORT" }
+uplink: { hub: "127.0.0.1:$HUB_PORT" ${BENCH_UPLINK:+, $BENCH_UPLINK} }
 metrics: { listen: "127.0.0.1:$AG_METRICS" }
 log: { level: warn }
 YAML
@@ -97,20 +100,41 @@ step "P2 backlog drain: $N_DRAIN buffered records -> hub -> Kafka, then kcat -P 
 "$BIN/bench-buffer-fill" --db "$RUN/p2.db" --count "$N_DRAIN" --devices 10 --size 200 > /dev/null
 t0=$(now); start_agent "$RUN/p2.db"
 peak_rss "$HUB_PID" > "$RUN/p2-hub-rss" & RS=$!
-hc0=$(cpu_s "$HUB_PID")
+KAFKA_PID="$(cat "$RUN/kafka/kafka.pid")"
+hc0=$(cpu_s "$HUB_PID"); ac0=$(cpu_s "$AG_PID"); kc0=$(cpu_s "$KAFKA_PID")
 wait_metric "$AG_METRICS" edgesync_agent_records_acked_total "$N_DRAIN" 900
 t1=$(now); kill $RS; wait $RS 2>/dev/null || true
 R[p2]=$(rate "$N_DRAIN" "$t0" "$t1")
 R[p2_hub_cpu]=$(us_per "$hc0" "$(cpu_s "$HUB_PID")" "$N_DRAIN")
+R[p2_agent_cpu]=$(us_per "$ac0" "$(cpu_s "$AG_PID")" "$N_DRAIN")
+R[p2_broker_cpu]=$(us_per "$kc0" "$(cpu_s "$KAFKA_PID")" "$N_DRAIN")
+step "hub: batch read -> Kafka confirmed, mean $(curl -s "http://127.0.0.1:$HUB_METRICS/metrics" | awk '/^edgesync_hub_delivery_latency_seconds_sum/ {s=$2} /^edgesync_hub_delivery_latency_seconds_count/ {c=$2} END {if (c) printf "%.1f ms over %d batches", s/c*1000, c}')"
+# Which threads did the work (a serial bottleneck shows as one thread busy for most of the drain).
+for p in "$HUB_PID" "$AG_PID"; do
+  step "busiest threads of $(cat /proc/$p/comm) over a $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s drain (CPU s): $(for t in /proc/$p/task/*; do echo "$(cat $t/comm | tr ' ' _) $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/hz}' $t/stat)"; done | sort -k2 -n -r | head -6 | awk '{printf "%s %s; ", $1, $2}')"
+done
 R[p2_hub_rss]=$(cat "$RUN/p2-hub-rss")
 stop_agent
 R[p2_in_kafka]=$(kafka_count "$BOOT" p2)
 python3 "$ROOT/bench/records.py" kcat-input --count "$N_DRAIN" --devices 10 --size 200 > "$RUN/p2.kcat"
-t0=$(now)
+t0=$(now); kc0=$(cpu_s "$KAFKA_PID")
+# kcat's own CPU: its children's time as this shell sees it (times: user and system of children).
+cc0=$(awk '{print ($16 + $17)}' /proc/$$/stat)
+# The same records the hub writes: key, payload and the hub's five headers (docs/cloud-hub.md),
+# values of the same lengths (kcat -P can only add constant headers). They are ~170 B per record:
+# without them kcat writes smaller records than the pipe does (the figure after the ratio).
 kcat -P -b "$BOOT" -t p2kcat -K $'\t' -l -X acks=all -X enable.idempotence=true -X linger.ms=5 \
-  -X partitioner=murmur2_random "$RUN/p2.kcat"
+  -X partitioner=murmur2_random -H edgesync-agent=bench-p2 \
+  -H edgesync-buffer=0123456789abcdef0123456789abcdef -H edgesync-seq=1000000 \
+  -H mqtt-topic=sensors/dev-0000/data -H edgesync-received-ns=1700000000000000000 "$RUN/p2.kcat"
 R[p2_ceiling]=$(rate "$N_DRAIN" "$t0" "$(now)")
+R[p2_kcat_broker_cpu]=$(us_per "$kc0" "$(cpu_s "$KAFKA_PID")" "$N_DRAIN")
+R[p2_kcat_cpu]=$(awk -v a="$cc0" -v b="$(awk '{print ($16 + $17)}' /proc/$$/stat)" -v hz="$(getconf CLK_TCK)" -v n="$N_DRAIN" 'BEGIN{printf "%.1f", (b-a)/hz*1e6/n}')
 R[p2_kcat_in_kafka]=$(kafka_count "$BOOT" p2kcat)
+t0=$(now)
+kcat -P -b "$BOOT" -t p2bare -K $'\t' -l -X acks=all -X enable.idempotence=true -X linger.ms=5 \
+  -X partitioner=murmur2_random "$RUN/p2.kcat"
+R[p2_bare]=$(rate "$N_DRAIN" "$t0" "$(now)")
 rm -f "$RUN/p2.kcat" "$RUN"/p2.db*
 fi
 
@@ -195,7 +219,7 @@ table=$(cat <<EOF
 | P1 | ingest MQTT -> SQLite, QoS 1, 200 B, synchronous=full, window 256 (msg/s) | ${R[p1_full]} | mosquitto_sub alone: ${R[p1_ceiling]} | $(ratio "${R[p1_full]}" "${R[p1_ceiling]}") |
 | P1 | same, synchronous=normal (msg/s) | ${R[p1_normal]} | mosquitto_sub alone: ${R[p1_ceiling]} | $(ratio "${R[p1_normal]}" "${R[p1_ceiling]}") |
 | P1 | load generator alone, no subscriber (msg/s) | ${R[gen]} | | |
-| P2 | backlog drain, ${N_DRAIN} records -> hub -> Kafka (records/s) | ${R[p2]} (${R[p2_in_kafka]} in Kafka) | kcat -P alone, same records and producer settings: ${R[p2_ceiling]} (${R[p2_kcat_in_kafka]} in Kafka) | $(ratio "${R[p2]}" "${R[p2_ceiling]}") |
+| P2 | backlog drain, ${N_DRAIN} records -> hub -> Kafka (records/s) | ${R[p2]} (${R[p2_in_kafka]} in Kafka) | kcat -P alone, same records (headers too) and producer settings: ${R[p2_ceiling]} (${R[p2_kcat_in_kafka]} in Kafka; without headers ${R[p2_bare]}) | $(ratio "${R[p2]}" "${R[p2_ceiling]}") |
 | P3 | end to end flat out, publish -> Kafka confirmed (msg/s) | ${R[p3]} (${R[p3_in_kafka]} in Kafka) | mosquitto_sub alone: ${R[p1_ceiling]} | $(ratio "${R[p3]}" "${R[p1_ceiling]}") |
 | P3 | latency publish -> Kafka append at 1,000 msg/s (commit_delay_ms 20): p50 / p99 / max (ms) | ${R[lat1k_p50]} / ${R[lat1k_p99]} / ${R[lat1k_max]} (${R[lat1k_n]} records) | | |
 | P3 | latency at 5,000 msg/s: p50 / p99 / max (ms) | ${R[lat5k_p50]} / ${R[lat5k_p99]} / ${R[lat5k_max]} (${R[lat5k_n]} records) | | |
@@ -204,6 +228,7 @@ table=$(cat <<EOF
 | P4 | peak RSS at the P3 flat-out load: agent / hub / Mosquitto | $(mib "${R[p3_ag_rss]}") / $(mib "${R[p3_hub_rss]}") / $(mib "${R[p3_mq_rss]}") | | |
 | P4 | CPU per message at the P3 load: agent / hub / Mosquitto | ${R[p3_ag_cpu]} / ${R[p3_hub_cpu]} / ${R[p3_mq_cpu]} us | | |
 | P4 | hub during the P2 drain: peak RSS, CPU per record | $(mib "${R[p2_hub_rss]}"), ${R[p2_hub_cpu]} us | | |
+| P4 | CPU per record in the P2 drain: agent / hub / broker | ${R[p2_agent_cpu]} / ${R[p2_hub_cpu]} / ${R[p2_broker_cpu]} us | kcat -P / broker: ${R[p2_kcat_cpu]} / ${R[p2_kcat_broker_cpu]} us | |
 | P5 | bytes written per record, ingest only (full / normal) | ${R[p1_full_wb]} / ${R[p1_normal_wb]} B | agent CPU per record: ${R[p1_full_cpu]} / ${R[p1_normal_cpu]} us | |
 | P5 | bytes written per record incl. ack deletes: flat out / 1,000 msg/s / 1,000 msg/s with commit_delay_ms 0 | ${R[p5_max]} / ${R[lat1k_wb]} / ${R[lat1kd_wb]} B | commits: - / ${R[lat1k_commits]} / ${R[lat1kd_commits]} | |
 | P6 | same MQTT -> Kafka job, flat out (msg/s) | ${R[p3]} | Telegraf ${R[p6_ver]}: ${R[p6]} (${R[p6_in]:-?} in Kafka) | $(ratio "${R[p3]}" "${R[p6]}") |

@@ -100,7 +100,12 @@ AgentMonitor::AgentMonitor(Sources src, const std::string& listen)
         *why = "not connected to the MQTT broker " + src_.mqtt_uri;
         return false;
       }
-      if (src_.buffer.stats().disk_full) {
+      const auto st = src_.buffer.stats();
+      if (st.failed) {
+        *why = "buffer file failed for good (" + st.failure + "); the agent exits";
+        return false;
+      }
+      if (st.disk_full) {
         *why = "buffer disk full (see edge-agent buffer status and the log)";
         return false;
       }

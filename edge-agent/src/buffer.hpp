@@ -14,9 +14,14 @@
 
 namespace edgesync::agent {
 
+// Exit status of `edge-agent run` when its buffer file failed for good (EX_TEMPFAIL): the
+// supervisor restarts the agent, whose next start moves the file aside.
+inline constexpr int kExitBufferFailed = 75;
+
 enum class AppendStatus {
   kAccepted,  // committed, or queued within the configured commit window
   kStopped,   // the buffer is shutting down; the message was not accepted
+  kFailed,    // the buffer file failed for good (BufferStats::failed); the message was not stored
 };
 
 // Why a record was dropped without an ack. Every drop is deliberate and counted (persisted).
@@ -51,6 +56,8 @@ struct BufferStats {
   std::uint64_t dead_letter_rows = 0;  // rows in the dead-letter table now
   bool full = false;                   // at buffer.max_bytes
   bool disk_full = false;  // the disk is full: dropping (drop-oldest) or holding MQTT (block)
+  bool failed = false;     // the file failed for good: nothing more is stored (see failure)
+  std::string failure;     // why, when failed
 };
 
 class Buffer {

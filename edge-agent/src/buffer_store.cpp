@@ -67,6 +67,30 @@ std::string utc_stamp() {
   return buf;
 }
 
+// A file SQLite finds sound can still break the buffer's own invariants (a hand-edited or
+// damaged file that stays well-formed): seqs must lie in [1, kSeqLimit), or every later insert
+// fails and ingest stalls. Tables that do not exist yet are not checked (created on open).
+std::string seq_space_violation(sqlite::Db& db) {
+  static constexpr std::pair<const char*, const char*> kChecks[] = {
+      {"records", "SELECT count(*) FROM records WHERE seq < 1 OR seq >= ?1"},
+      {"dead_letter", "SELECT count(*) FROM dead_letter WHERE seq < 1 OR seq >= ?1"},
+      {"meta", "SELECT count(*) FROM meta WHERE key = 'next_seq' AND (value < 1 OR value > ?1)"},
+  };
+  for (const auto& [table, sql] : kChecks) {
+    try {
+      sqlite::Stmt st(db, sql);
+      st.bind(1, static_cast<std::int64_t>(kSeqLimit));
+      if (st.step() == SQLITE_ROW && st.int64(0) > 0) {
+        return "table " + std::string(table) + " holds " + std::to_string(st.int64(0)) +
+               " sequence number(s) outside [1, 2^62)";
+      }
+    } catch (const sqlite::Error&) {
+      // no such table (or column): the schema step decides about foreign files
+    }
+  }
+  return "";
+}
+
 CheckResult check_file(const std::string& path) {
   try {
     sqlite::Db db(path, SQLITE_OPEN_READWRITE);
@@ -79,7 +103,8 @@ CheckResult check_file(const std::string& path) {
       verdict += st.text(0);
     }
     if (rc != SQLITE_DONE) return {"quick_check failed: " + db.errmsg(), environmental(rc)};
-    return {verdict == "ok" ? "" : "quick_check: " + verdict.substr(0, 300)};
+    if (verdict != "ok") return {"quick_check: " + verdict.substr(0, 300)};
+    return {seq_space_violation(db)};
   } catch (const sqlite::Error& e) {
     return {e.what(), environmental(e.code())};
   }
@@ -113,6 +138,13 @@ sqlite::Db open_once(const std::string& path, bool synchronous_full, bool check,
     }
     if (!c.why.empty()) quarantine(path, c.why, result);
   }
+  // The last run gave up on this file (every write failed for good): move it aside now.
+  if (auto rescue = read_rescue(path + kDamagedMarkerSuffix)) {
+    if (result->quarantined_to.empty() && std::filesystem::exists(path)) {
+      quarantine(path, "the last run could not write to it: " + rescue->reason, result);
+    }
+    result->rescue = std::move(rescue);
+  }
   std::error_code ec;
   const bool existed = std::filesystem::file_size(path, ec) > 0 && !ec;
   sqlite::Db db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -135,6 +167,22 @@ sqlite::Db open_once(const std::string& path, bool synchronous_full, bool check,
 }
 
 }  // namespace
+
+bool is_permanent_code(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+    case SQLITE_TOOBIG:
+    case SQLITE_FORMAT:
+    case SQLITE_ERROR:
+      return true;
+    default:
+      return false;
+  }
+}
 
 bool is_disk_full_code(int rc) {
   return (rc & 0xff) == SQLITE_FULL;
@@ -191,6 +239,13 @@ SeqFloor::SeqFloor(std::string db_path) : path_(std::move(db_path) + ".seqfloor"
   std::ifstream in(path_);
   unsigned long long v = 0;
   if (in >> v) reserved_ = v;
+  if (reserved_ >= kSeqLimit) {
+    spdlog::error(
+        "buffer: {} reserves sequence numbers through {}, beyond the buffer's space "
+        "(2^62): the file is damaged and is ignored",
+        path_, reserved_);
+    reserved_ = 0;
+  }
   std::string key, id;
   if (in >> key >> id && key == "buffer_id" && valid_buffer_id(id)) {
     buffer_id_ = id;

@@ -4,30 +4,48 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "buffer_rescue.hpp"
 #include "disk_reserve.hpp"
 #include "sqlite.hpp"
 
 namespace edgesync::agent {
 
+// The buffer's sequence space: seqs are in [1, kSeqLimit). A file holding seqs outside it (or a
+// floor beyond it) is damaged, not data: 2^62 is ~146,000 years of 1M records a second.
+inline constexpr std::uint64_t kSeqLimit = std::uint64_t{1} << 62;
+
 struct StoreOpenResult {
   bool fresh = false;          // the database had no sequence state (new, deleted, quarantined)
   std::string quarantined_to;  // non-empty when a bad file was moved aside
   std::string quarantine_reason;
+  // The last run gave up on the file and left "<db>.damaged" (buffer_rescue.hpp): the failed file
+  // was moved aside; SqliteBuffer stores these messages, then removes the rescue file.
+  std::optional<Rescue> rescue;
 };
 
 // Opens (creating when missing) the writer connection with WAL and the schema. When `check` is
-// set, runs PRAGMA quick_check first; a corrupt or unreadable file (and its -wal/-shm) is renamed
-// to "<path>.corrupt-<UTC timestamp>" and a fresh database is created. A full disk is not
-// corruption: the file is never quarantined for it; `reserve` (may be null) is released and the
-// open retried, and nothing is written at open that is not needed (an existing file's
-// auto_vacuum mode is left alone).
+// set, runs PRAGMA quick_check and the sequence-space check first; a corrupt or unreadable file
+// (and its -wal/-shm) is renamed to "<path>.corrupt-<UTC timestamp>" and a fresh database is
+// created. A full disk is not corruption: the file is never quarantined for it; `reserve` (may be
+// null) is released and the open retried, and nothing is written at open that is not needed (an
+// existing file's auto_vacuum mode is left alone).
 sqlite::Db open_store(const std::string& path, bool synchronous_full, bool check,
                       StoreOpenResult* result, DiskReserve* reserve = nullptr);
 
 // True for SQLITE_FULL (any extended code) and for errors SQLite reports on ENOSPC.
 bool is_disk_full_code(int rc);
+
+// True for write errors that retrying cannot cure: the file is damaged or breaks the buffer's
+// invariants (CORRUPT, NOTADB, CONSTRAINT, MISMATCH, RANGE, TOOBIG, FORMAT, ERROR). Busy, locked,
+// full, I/O and out-of-memory errors are transient. After kPermanentFailureLimit of them in a
+// row the writer gives up (SqliteBuffer: BufferStats::failed) and leaves "<db>.damaged"; the
+// next open quarantines the file it names.
+bool is_permanent_code(int rc);
+inline constexpr int kPermanentFailureLimit = 3;
+inline constexpr const char* kDamagedMarkerSuffix = ".damaged";
 
 // Sidecar file "<db>.seqfloor": sequence numbers below `reserved_through` may have been handed
 // out. The writer extends the reservation (durably: write, fsync, rename) before it commits a

@@ -1,6 +1,9 @@
 // edge-agent: MQTT -> SQLite buffer -> gRPC uplink to the cloud hub, plus the field-tech CLI.
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+#include <csignal>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -35,6 +38,7 @@ int run_agent(const std::string& config_path) {
   bo.full_policy = cfg.buffer.block_when_full ? FullPolicy::kBlock : FullPolicy::kDropOldest;
   bo.quick_check = cfg.buffer.quick_check;
   bo.disk_reserve_bytes = cfg.buffer.disk_reserve_bytes;
+  bo.on_failure = [] { ::kill(::getpid(), SIGTERM); };  // ends shutdown.wait() below
   SqliteBuffer buffer(bo);
   MqttIngest ingest(cfg.mqtt, buffer);
   Uplink uplink(cfg.uplink, cfg.agent_id, buffer,
@@ -56,6 +60,11 @@ int run_agent(const std::string& config_path) {
   spdlog::info(
       "edge-agent: stopped; {} records committed, {} acked by the hub this run, next seq {}",
       st.committed_total, st.acked_total, st.next_seq);
+  if (st.failed) {
+    spdlog::critical("edge-agent: exiting with {}: the buffer file failed for good ({})",
+                     kExitBufferFailed, st.failure);
+    return kExitBufferFailed;
+  }
   return 0;
 }
 

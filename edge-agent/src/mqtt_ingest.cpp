@@ -1,5 +1,7 @@
 #include "mqtt_ingest.hpp"
 
+#include <cstdlib>
+
 #include <mqtt/async_client.h>
 #include <spdlog/spdlog.h>
 
@@ -49,7 +51,7 @@ MqttIngest::MqttIngest(const AgentConfig::Mqtt& cfg, Buffer& buffer)
                    cause.empty() ? "no reason given" : cause);
     }
   });
-  client_->set_message_callback([this](mqtt::const_message_ptr m) {
+  client_->set_message_callback([this](const mqtt::const_message_ptr& m) {
     on_message(m->get_topic(), m->get_payload(), m->get_qos());
   });
 }
@@ -126,8 +128,19 @@ void MqttIngest::on_message(const std::string& topic, const std::string& payload
   msg.payload = payload;
   msg.received_unix_ns = now_unix_ns();
   msg.qos = qos;
-  if (buffer_.append(std::move(msg)) == AppendStatus::kAccepted) {
+  const AppendStatus st = buffer_.append(std::move(msg));
+  if (st == AppendStatus::kAccepted) {
     counters_.accepted.fetch_add(1, std::memory_order_relaxed);
+  } else if (st == AppendStatus::kFailed) {
+    // Returning would let Paho acknowledge a message that was not stored. Exit instead: the
+    // broker redelivers it (and the rest of the window) to the next start, which moves the
+    // failed file aside (the buffer logged why).
+    spdlog::critical(
+        "mqtt: the buffer cannot store messages any more; exiting with {} so the "
+        "broker keeps them for the next start",
+        kExitBufferFailed);
+    spdlog::shutdown();
+    std::_Exit(kExitBufferFailed);
   }
 }
 

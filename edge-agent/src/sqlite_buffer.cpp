@@ -78,6 +78,7 @@ SqliteBuffer::SqliteBuffer(SqliteBufferOptions opts)
     spdlog::warn("buffer: no room for the {} byte disk reserve beside {} yet; retried later",
                  opts_.disk_reserve_bytes, opts_.path);
   }
+  store_rescued();
   writer_ = std::thread([this] { writer_loop(); });
   spdlog::info(
       "buffer: opened {} (buffer id {}, {} records stored, next seq {}, synchronous={}, commit "
@@ -112,8 +113,9 @@ bool SqliteBuffer::space_for_more() const {
 AppendStatus SqliteBuffer::append(IncomingMessage msg) {
   std::unique_lock lk(mu_);
   // Policy "block": hold the caller (Paho's thread, hence the broker) until acks free space.
-  committed_cv_.wait(lk, [&] { return space_for_more() || stopping_; });
-  if (stopping_) return AppendStatus::kStopped;
+  committed_cv_.wait(lk, [&] { return space_for_more() || stopping_ || writer_done_; });
+  if (!failure_.empty()) return AppendStatus::kFailed;
+  if (stopping_ || writer_done_) return AppendStatus::kStopped;
   pending_.push_back(std::move(msg));
   const std::uint64_t ticket = ++appended_;
   // While the writer gathers (commit_delay), wake it only when the window is full: a wake-up
@@ -125,6 +127,10 @@ AppendStatus SqliteBuffer::append(IncomingMessage msg) {
     committed_cv_.wait(
         lk, [&] { return appended_ - committed_ < opts_.commit_window || writer_done_; });
   }
+  // Kept in the rescue file (fsynced) counts as stored: the next start commits it.
+  if (!failure_.empty() && committed_ < ticket && ticket > rescued_through_) {
+    return AppendStatus::kFailed;
+  }
   return AppendStatus::kAccepted;
 }
 
@@ -133,6 +139,7 @@ void SqliteBuffer::writer_loop() {
   auto next_expiry = clock::now();
   auto next_maintenance = clock::now() + opts_.maintenance_interval;
   int failures = 0;
+  int permanent = 0;  // consecutive failures that retrying cannot cure (is_permanent_code)
   Work w;
   for (;;) {
     {
@@ -191,9 +198,15 @@ void SqliteBuffer::writer_loop() {
       finish(w, ok, room_failures);
       ok = ok && commit(rows);
       finish(rows, ok, failures);
+      if (!ok) w.rc = rows.rc ? rows.rc : w.rc;
     } else {
       ok = !has_work || commit(w);
       finish(w, ok, failures);
+    }
+    permanent = ok ? 0 : permanent + (is_permanent_code(w.rc) ? 1 : 0);
+    if (permanent >= kPermanentFailureLimit) {
+      fail_for_good(w.rc);
+      break;
     }
     if (disk_full_ || !reserve_.held()) check_space_returned();
     committed_cv_.notify_all();

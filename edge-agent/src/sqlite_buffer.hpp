@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -37,6 +38,8 @@ struct SqliteBufferOptions {
   std::uint64_t max_page_count = 0;               // tests: emulate a full disk (SQLITE_FULL)
   std::uint64_t disk_reserve_bytes = 0;           // "<path>.reserve", released on a full disk
   std::chrono::seconds maintenance_interval{30};  // accounting refresh, vacuum, WAL truncate
+  // Called once, from the writer thread, when the file failed for good (BufferStats::failed).
+  std::function<void()> on_failure = nullptr;
   std::chrono::seconds expiry_interval{5};
   std::chrono::milliseconds commit_delay{0};  // gather time before a commit (window > 0)
 };
@@ -76,6 +79,8 @@ class SqliteBuffer final : public Buffer {
   void writer_loop();
   bool commit(Work& w);
   void finish(Work& w, bool ok, int& failures);
+  void fail_for_good(int rc);      // writes are failing for good: stop storing, keep the queue
+  void store_rescued();            // at open: commit what the last run's rescue file holds
   void note_disk_full();           // under wmu_: flag the state, release the disk reserve
   void check_space_returned();     // writer: clear the state / restore the reserve
   bool persist_epoch_if_needed();  // under wmu_, inside the writer's transaction
@@ -121,7 +126,9 @@ class SqliteBuffer final : public Buffer {
   std::uint64_t requested_ack_ = 0, applied_ack_ = 0;
   std::uint64_t committed_seq_ = 0;  // highest committed seq
   bool stopping_ = false, writer_done_ = false;
-  bool gathering_ = false;  // the writer waits out commit_delay
+  std::string failure_;                // set once when the file failed for good (fail_for_good)
+  std::uint64_t rescued_through_ = 0;  // append tickets kept in the rescue file
+  bool gathering_ = false;             // the writer waits out commit_delay
   std::size_t gather_full_ = std::min(opts_.commit_window, opts_.max_commit_batch);
 
   std::atomic<std::uint64_t> next_seq_{1};

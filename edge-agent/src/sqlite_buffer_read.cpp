@@ -54,6 +54,11 @@ BufferStats SqliteBuffer::stats() {
   s.quarantined_files = quarantined_.load();
   s.full = opts_.max_bytes > 0 && s.stored_bytes >= opts_.max_bytes;
   s.disk_full = disk_full_.load();
+  {
+    std::lock_guard lk(mu_);
+    s.failed = !failure_.empty();
+    s.failure = failure_;
+  }
   s.dead_lettered = dead_lettered_.load();
   s.dead_letter_rows = dead_letter_rows_.load();
   return s;

@@ -19,6 +19,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
+agent::SqliteBufferOptions buffer_opts(std::string path, std::size_t window = 256) {
+  agent::SqliteBufferOptions o;
+  o.path = std::move(path);
+  o.synchronous_full = false;
+  o.commit_window = window;
+  o.max_commit_batch = 2000;
+  return o;
+}
+
 // Checks invariant 3 at the moment of every ack: all records <= the ack were delivered.
 class CheckingBuffer : public agent::Buffer {
  public:
@@ -114,7 +123,7 @@ void fill(agent::Buffer& b, int n) {
 TEST_CASE("every record reaches the sink and the buffer empties and acks never run ahead") {
   Harness h({});
   auto dir = test::make_temp_dir("sync1");
-  agent::SqliteBuffer real({(dir / "b.db").string(), false, 256, 2000});
+  agent::SqliteBuffer real(buffer_opts((dir / "b.db").string()));
   CheckingBuffer buf(real, h.sink);
   fill(buf, 2000);
   agent::Uplink up(uplink_cfg(h.port), "agent-1", buf);
@@ -130,7 +139,7 @@ TEST_CASE("every record reaches the sink and the buffer empties and acks never r
 TEST_CASE("a failed delivery is never acked and the agent resends after the stream closes") {
   Harness h({137, 1500});
   auto dir = test::make_temp_dir("sync2");
-  agent::SqliteBuffer real({(dir / "b.db").string(), false, 256, 2000});
+  agent::SqliteBuffer real(buffer_opts((dir / "b.db").string()));
   CheckingBuffer buf(real, h.sink);
   fill(buf, 2000);
   agent::Uplink up(uplink_cfg(h.port), "agent-2", buf);
@@ -150,7 +159,7 @@ TEST_CASE("a failed delivery is never acked and the agent resends after the stre
 TEST_CASE("a reconnect to the same hub skips what it already knows is durable") {
   Harness h({});
   auto dir = test::make_temp_dir("sync3");
-  agent::SqliteBuffer real({(dir / "b.db").string(), false, 0, 2000});
+  agent::SqliteBuffer real(buffer_opts((dir / "b.db").string(), 0));
   CheckingBuffer buf(real, h.sink);
   fill(buf, 500);
   buf.drop_acks_ = true;  // the agent never deletes: as if every ack was lost
@@ -175,7 +184,7 @@ TEST_CASE("a reconnect to the same hub skips what it already knows is durable") 
 TEST_CASE("a record Kafka refuses for good goes to the agent dead letters and the rest flows on") {
   Harness h({}, {77, 1234});
   auto dir = test::make_temp_dir("sync4");
-  agent::SqliteBuffer real({(dir / "b.db").string(), false, 256, 2000});
+  agent::SqliteBuffer real(buffer_opts((dir / "b.db").string()));
   CheckingBuffer buf(real, h.sink);
   fill(buf, 2000);
   agent::Uplink up(uplink_cfg(h.port), "agent-4", buf);
@@ -201,7 +210,7 @@ struct WireRun {
 
 WireRun run_wire(Harness& h, const std::string& name, agent::AgentConfig::Uplink u) {
   auto dir = test::make_temp_dir(name);
-  agent::SqliteBuffer real({(dir / "b.db").string(), false, 256, 2000});
+  agent::SqliteBuffer real(buffer_opts((dir / "b.db").string()));
   CheckingBuffer buf(real, h.sink);
   fill(buf, 2000);
   agent::Uplink up(std::move(u), name, buf);

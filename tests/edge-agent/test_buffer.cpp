@@ -21,7 +21,12 @@ IncomingMessage msg(int i, const std::string& payload = {}) {
   return m;
 }
 SqliteBufferOptions opts(const std::filesystem::path& dir, std::size_t window = 256) {
-  return SqliteBufferOptions{(dir / "buffer.db").string(), true, window, 2000};
+  SqliteBufferOptions o;
+  o.path = (dir / "buffer.db").string();
+  o.synchronous_full = true;
+  o.commit_window = window;
+  o.max_commit_batch = 2000;
+  return o;
 }
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <thread>
 
+#include "buffer_rescue.hpp"
 #include "buffer_support.hpp"
 #include "inspect.hpp"
 #include "process.hpp"
@@ -119,6 +120,104 @@ TEST_CASE("a corrupt database file is quarantined and sequence numbers are not r
   auto recs = b.read_after(0, 10, 1 << 20);
   REQUIRE(recs.size() == 1);
   CHECK(recs[0].seq > 100);
+}
+
+TEST_CASE(
+    "a well-formed file with seqs outside the buffer's space is quarantined, not stalled on") {
+  // Found by fuzz_buffer_open: a row at seq 2^63-1 passes quick_check, and every later insert
+  // failed, holding ingest for good (tests/fuzz/regressions/fuzz_buffer_open).
+  auto dir = edgesync::test::make_temp_dir("bound4b");
+  auto o = base(dir);
+  {
+    SqliteBuffer b(o);
+    for (int i = 0; i < 5; ++i) b.append(msg(i));
+  }
+  {
+    sqlite::Db db(o.path, SQLITE_OPEN_READWRITE);
+    db.exec("UPDATE records SET seq = 9223372036854775807 WHERE seq = 5");
+    db.exec("DELETE FROM meta WHERE key = 'next_seq'");
+  }
+  SqliteBuffer b(o);
+  CHECK(b.open_result().quarantine_reason.find("outside [1, 2^62)") != std::string::npos);
+  CHECK(b.stats().quarantined_files == 1);
+  CHECK(b.append(msg(9)) == AppendStatus::kAccepted);
+  auto recs = b.read_after(0, 10, 1 << 20);
+  REQUIRE(recs.size() == 1);
+  CHECK(recs[0].seq > 5);
+}
+
+TEST_CASE("a file every write fails on is given up, reported and moved aside at the next start") {
+  auto dir = edgesync::test::make_temp_dir("bound4c");
+  auto o = base(dir);
+  o.commit_window = 0;  // append waits for its commit
+  {
+    SqliteBuffer b(o);
+    b.append(msg(0));
+  }
+  {
+    // Sound to quick_check and within the seq space, yet no insert can succeed.
+    sqlite::Db db(o.path, SQLITE_OPEN_READWRITE);
+    db.exec("CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'no'); END");
+  }
+  int failures_reported = 0;
+  o.on_failure = [&] { ++failures_reported; };
+  {
+    SqliteBuffer b(o);
+    // Not a hang: the writer gives up, keeps the queued message in the rescue file (accepted:
+    // the next start stores it) and refuses what comes after.
+    CHECK(b.append(msg(1)) == AppendStatus::kAccepted);
+    CHECK(b.append(msg(2)) == AppendStatus::kFailed);
+    const auto st = b.stats();
+    CHECK(st.failed);
+    CHECK(st.failure.find("constraint") != std::string::npos);
+    CHECK(failures_reported == 1);
+    CHECK(std::filesystem::exists(o.path + ".damaged"));
+  }
+  SqliteBuffer b(o);
+  CHECK(b.open_result().quarantine_reason.find("could not write") != std::string::npos);
+  CHECK(std::filesystem::exists(b.open_result().quarantined_to));
+  CHECK_FALSE(std::filesystem::exists(o.path + ".damaged"));
+  CHECK(b.stats().quarantined_files == 1);
+  CHECK_FALSE(b.stats().failed);
+  CHECK(b.append(msg(3)) == AppendStatus::kAccepted);
+  const auto recs = b.read_after(0, 10, 1 << 20);
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0].payload == msg(1).payload);  // the rescued message, then the new one
+  CHECK(recs[1].payload == msg(3).payload);
+  CHECK(recs[0].seq > 1);  // above everything the failed file handed out
+}
+
+TEST_CASE(
+    "a rescue file is read back byte-exact, and a cut or hostile one only as far as it is sound") {
+  auto dir = edgesync::test::make_temp_dir("rescue");
+  const std::string path = (dir / "b.db.damaged").string();
+  std::vector<IncomingMessage> msgs{msg(1), msg(2, 3000)};
+  msgs[1].payload[7] = '\0';
+  msgs[1].qos = 2;
+  REQUIRE(write_rescue(path, "why\nnot", msgs));
+  auto r = read_rescue(path);
+  REQUIRE(r);
+  CHECK(r->reason == "why not");
+  CHECK(r->damage.empty());
+  REQUIRE(r->messages.size() == 2);
+  CHECK(r->messages[1].payload == msgs[1].payload);
+  CHECK(r->messages[1].qos == 2);
+  CHECK(r->messages[0].received_unix_ns == msgs[0].received_unix_ns);
+  const auto full = std::filesystem::file_size(path);
+  std::filesystem::resize_file(path, full - 10);  // cut inside the second message
+  r = read_rescue(path);
+  REQUIRE(r);
+  CHECK(r->messages.size() == 1);
+  CHECK(r->damage.find("after 1 messages") != std::string::npos);
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << "edgesync-rescue 1\nr\n" << std::string("\xff\xff\xff\x7f", 4) << "x";  // 2 GiB claimed
+  }
+  r = read_rescue(path);
+  REQUIRE(r);
+  CHECK(r->messages.empty());
+  CHECK_FALSE(r->damage.empty());
+  CHECK_FALSE(read_rescue((dir / "none").string()));
 }
 
 TEST_CASE("deleting the database file does not make sequence numbers restart") {

@@ -9,6 +9,7 @@
 
 #include "payload.hpp"
 #include "services.hpp"
+#include "sqlite.hpp"
 #include "tls_certs.hpp"
 
 using namespace edgesync::test;
@@ -56,6 +57,53 @@ TEST_CASE("messages published while the agent is down arrive through the persist
   CHECK_MESSAGE(wait_until([&] { return agent.status().records == 1200; }, 30s),
                 "records: " << agent.status().records);
   CHECK(agent.status().next_seq == 1201);
+}
+
+TEST_CASE(
+    "a buffer file every write fails on: the agent exits 75, the next start moves it aside, the "
+    "broker redelivers") {
+  auto dir = make_temp_dir("failed-file");
+  Mosquitto mq(dir / "mqtt");
+  Agent agent(dir / "agent", {agent_id("gw-fail"), mq.uri(), "127.0.0.1:1", "", 256});
+  agent.start();
+  REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
+  publish(mq.uri(), "sensors/dev-f/t", {"a", "b", "c"});
+  REQUIRE(wait_until([&] { return agent.status().records == 3; }, 30s));
+  REQUIRE(agent.stop() == 0);
+  {
+    // Sound to quick_check, yet no insert can succeed (a hand-edited or foreign file).
+    edgesync::agent::sqlite::Db db(agent.db().string(), SQLITE_OPEN_READWRITE);
+    db.exec("CREATE TRIGGER refuse BEFORE INSERT ON records BEGIN SELECT RAISE(ABORT, 'no'); END");
+  }
+  agent.start();
+  REQUIRE_MESSAGE(agent.wait_subscribed(2), agent.log_tail());
+  publish(mq.uri(), "sensors/dev-f/t", {"1", "2", "3", "4", "5"});  // PUBACKed by the broker
+  CHECK_MESSAGE(wait_until([&] { return !agent.running(); }, 30s), agent.log_tail());
+  CHECK(agent.stop() == 75);
+  CHECK(agent.log_tail().find("failed for good") != std::string::npos);
+  CHECK(std::filesystem::exists(agent.db().string() + ".damaged"));
+
+  agent.start();  // the same config: the file is moved aside, the session's messages come again
+  const auto records = [&]() -> std::uint64_t {
+    try {
+      return agent.status().records;
+    } catch (const std::exception&) {
+      return 0;  // the new file between its creation and its schema
+    }
+  };
+  CHECK_MESSAGE(wait_until([&] { return records() == 5; }, 30s), "records: " << records() << "\n"
+                                                                             << agent.log_tail());
+  CHECK_FALSE(std::filesystem::exists(agent.db().string() + ".damaged"));
+  int quarantined = 0;
+  for (const auto& e : std::filesystem::directory_iterator(agent.db().parent_path())) {
+    if (e.path().filename().string().starts_with("buffer.db.corrupt-") &&
+        e.path().extension() != ".db-wal" && e.path().string().find("-wal") == std::string::npos &&
+        e.path().string().find("-shm") == std::string::npos) {
+      ++quarantined;
+    }
+  }
+  CHECK(quarantined == 1);
+  CHECK(agent.stop() == 0);
 }
 
 TEST_CASE("oversized messages are dropped and counted and binary payloads are kept byte-exact") {
