@@ -4,10 +4,13 @@ records.py kcat-input --count N --devices D --size S   key<TAB>payload lines for
     the simulator's payloads (tools/sensor-sim/payload.hpp), same keys and sizes as the agent sends
 records.py latency                                     reads `%T %s` lines (Kafka timestamp ms,
     stamped payload) and prints p50 p99 max (ms) and the count
+records.py visible N TIMEOUT_S CMD...                runs the consumer CMD (stamped payloads, one a
+    line, unbuffered) and prints p50 p99 max (ms) of arrival - publish for its first N lines, and N
 records.py splice DOC TABLE                            replaces the text between the bench markers
 """
 import re
 import sys
+import time
 
 
 def payload_for(device: str, n: int, size: int) -> str:
@@ -41,6 +44,39 @@ def latency() -> None:
     print("%.1f %.1f %.1f %d" % (pick(0.50), pick(0.99), lat[-1], len(lat)))
 
 
+def visible(n: int, timeout_s: float, cmd: list) -> None:
+    """Runs the consumer `cmd` (printing one stamped payload per line, unbuffered) and takes, for
+    its first n lines, the time a line arrives here minus the payload's publish stamp; stops the
+    consumer after n lines or timeout_s. Prints p50 p99 max (ms) and the count."""
+    import select
+    import subprocess
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    lat, buf = [], b""
+    deadline = time.time() + timeout_s
+    while len(lat) < n and time.time() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if not ready:
+            continue
+        chunk = proc.stdout.read1(65536)
+        arrived = time.time_ns()
+        if not chunk:
+            break
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            m = re.match(rb'\{"t":(\d+),', line)
+            if m:
+                lat.append((arrived - int(m.group(1))) / 1e6)
+    proc.kill()
+    proc.wait()
+    if not lat:
+        print("- - - 0")
+        return
+    lat.sort()
+    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+    print("%.1f %.1f %.1f %d" % (pick(0.50), pick(0.99), lat[-1], len(lat)))
+
+
 def splice(doc: str, table_file: str) -> None:
     begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
     text = open(doc).read()
@@ -59,6 +95,8 @@ if __name__ == "__main__":
         kcat_input(int(args["--count"]), int(args["--devices"]), int(args["--size"]))
     elif cmd == "latency":
         latency()
+    elif cmd == "visible":
+        visible(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4:])
     elif cmd == "splice":
         splice(sys.argv[2], sys.argv[3])
     else:

@@ -11,7 +11,7 @@
 #                  works offline, unlike kubeconform which downloads schemas at run time) in a venv
 #                  under $DEPLOY_CACHE (default build-deploy/)
 #  2. helm lint (--strict) and helm template of both charts, defaults and a second set of values
-#  3. kustomize build of k3s/
+#  3. kustomize build of k3s/ and of its exactly_once overlay k3s-exactly-once/
 #  4. validation of every rendered object against the Kubernetes schemas ($KUBE_VERSIONS, strict:
 #     unknown fields are errors); CRD kinds in $SKIP_KINDS (KafkaTopic) are skipped by name and
 #     get a structural check instead; plus policy checks: limits, non-root, read-only root fs,
@@ -98,15 +98,21 @@ render cloud-hub "$OUT/helm-cloud-hub-alt.yaml" --set tls.enabled=false --set to
   --set autoscaling.enabled=false --set podDisruptionBudget.enabled=false --set networkPolicy.enabled=false \
   --set service.type=ClusterIP --set kafka.properties=null --set hub.shutdownGraceMs=45000 \
   --set kafka.credentialsSecret=edgesync-hub-kafka
+render cloud-hub "$OUT/helm-cloud-hub-eos.yaml" --set kafka.delivery=exactly_once
 # Misconfiguration must fail rendering.
 if "$HELM" template x charts/cloud-hub --kube-version "$KV_FIRST" --set tls.existingSecret= >/dev/null 2>&1; then
   log "cloud-hub: tls.enabled without tls.existingSecret rendered, expected a failure"; exit 1
+fi
+if "$HELM" template x charts/cloud-hub --kube-version "$KV_FIRST" --set kafka.delivery=once >/dev/null 2>&1; then
+  log "cloud-hub: kafka.delivery=once rendered, expected a failure"; exit 1
 fi
 
 # ---- 3. kustomize ---------------------------------------------------------------------------------
 STEP=kustomize
 log "${KUSTOMIZE[*]} k3s/ > ${OUT#$ROOT/}/k3s.yaml"
 "${KUSTOMIZE[@]}" k3s > "$OUT/k3s.yaml"
+log "${KUSTOMIZE[*]} k3s-exactly-once/ > ${OUT#$ROOT/}/k3s-exactly-once.yaml"
+"${KUSTOMIZE[@]}" k3s-exactly-once > "$OUT/k3s-exactly-once.yaml"
 cp k3s/kafka-topics.yaml "$OUT/kafka-topics.yaml"
 
 # ---- 4. validation --------------------------------------------------------------------------------
@@ -147,6 +153,8 @@ def check_kafkatopic(where, d):
     unknown = set(spec) - {"partitions", "replicas", "config", "topicName"}
     if unknown: err(where, f"unknown spec fields {sorted(unknown)}")
     if not isinstance(spec.get("config", {}), dict): err(where, "spec.config must be a map")
+    if "watermark" in (get(d, "metadata.name") or "") and (spec.get("config") or {}).get("cleanup.policy") != "compact":
+        err(where, "the watermark topic must have cleanup.policy: compact")
 
 def check_pod(where, spec, kind):
     ps = spec.get("securityContext") or {}
@@ -188,7 +196,7 @@ for f in sorted(glob.glob(os.path.join(out, "*.yaml"))):
         if kind in ("Deployment", "DaemonSet", "StatefulSet"):
             spec = get(d, "spec.template.spec")
             check_pod(where, spec, kind)
-            if kind == "Deployment": hub_grace[mname] = spec.get("terminationGracePeriodSeconds", 30)
+            if kind in ("Deployment", "StatefulSet"): hub_grace[mname] = spec.get("terminationGracePeriodSeconds", 30)
         if kind == "ConfigMap":
             for key, text in (d.get("data") or {}).items():
                 if key in ("edge-agent.yaml", "cloud-hub.yaml"): dump_cfg(name, key, mname, text)
@@ -200,7 +208,15 @@ for f in sorted(glob.glob(os.path.join(out, "*.yaml"))):
     for dep, grace in hub_grace.items():
         for cm, cfg in hub_cfg.items():
             ms = get(cfg, "hub.shutdown_grace_ms") or 0
-            if grace < ms / 1000.0: err(name, f"Deployment/{dep} terminationGracePeriodSeconds {grace} < hub.shutdown_grace_ms {ms} ms")
+            if grace < ms / 1000.0: err(name, f"{dep} terminationGracePeriodSeconds {grace} < hub.shutdown_grace_ms {ms} ms")
+    # exactly_once: a StatefulSet hub (stable transactional.id) and a config the hub accepts for it.
+    for cm, cfg in hub_cfg.items():
+        if get(cfg, "kafka.delivery") == "exactly_once":
+            kinds = {get(d, "kind") for d in docs}
+            if "StatefulSet" not in kinds or "Deployment" in kinds:
+                err(name, f"ConfigMap/{cm} is exactly_once but the hub is not (only) a StatefulSet")
+            if "HorizontalPodAutoscaler" in kinds: err(name, "exactly_once with an HPA (one replica in this version)")
+            if not get(cfg, "kafka.watermark_topic"): err(name, f"ConfigMap/{cm}: exactly_once without kafka.watermark_topic")
     print(f"    {name}: {len(docs)} objects")
 
 with open(pkg_cfg) as fh: check_cfg(os.path.basename(pkg_cfg), fh.read(), AGENT_REQUIRED)

@@ -138,6 +138,35 @@ constexpr std::array kKeys = {
                 "authorized), with headers `edgesync-error` and `edgesync-original-topic` beside the "
                 "usual ones. Empty: such records go back to the agent (`Ack.rejected`) into its "
                 "dead-letter table; an agent before 1.1 then gets the stream ended as before."}),
+    bind(EDGESYNC_FIELD(kafka.exactly_once),
+         KeyDef{"kafka.delivery", Type::kEnum, {}, false, 0, kMaxInt, "at_least_once|exactly_once",
+                "`at_least_once`: idempotent producer, duplicates possible after a crash or reconnect "
+                "(identifiable by `edgesync-agent` + `edgesync-seq`). `exactly_once`: records and the "
+                "per-buffer watermark (`kafka.watermark_topic`) are committed in one Kafka transaction "
+                "every `kafka.commit_interval_ms`; acks go out after the commit; `read_committed` "
+                "consumers see each record once. Needs `kafka.delivery_timeout_ms` < "
+                "`kafka.transaction_timeout_ms`."}),
+    bind(EDGESYNC_FIELD(kafka.commit_interval),
+         KeyDef{"kafka.commit_interval_ms", Type::kInt, {}, false, 5, 60000, {},
+                "exactly_once: how often the open transaction is committed (acks wait for it)."}),
+    bind(EDGESYNC_FIELD(kafka.watermark_topic),
+         KeyDef{"kafka.watermark_topic", Type::kString, {}, false, 0, kMaxInt, {},
+                "exactly_once: compacted topic of the highest seq written per (agent, buffer), "
+                "written in each transaction and read back before agents are welcomed. Created "
+                "(compacted) when missing."}),
+    bind(EDGESYNC_FIELD(kafka.watermark_partitions),
+         KeyDef{"kafka.watermark_partitions", Type::kInt, {}, false, 1, 10000, {},
+                "exactly_once: partitions of the watermark topic when the hub creates it (an agent's "
+                "watermarks live in the partition murmur2 of its id picks)."}),
+    bind(EDGESYNC_FIELD(kafka.transactional_id),
+         KeyDef{"kafka.transactional_id", Type::kString, {}, false, 0, kMaxInt, {},
+                "exactly_once: librdkafka `transactional.id`, stable per replica (a restarted replica "
+                "fences its previous incarnation). Empty: `edgesync-hub-` + `hub.id` (the host name, "
+                "i.e. the StatefulSet pod name)."}),
+    bind(EDGESYNC_FIELD(kafka.transaction_timeout),
+         KeyDef{"kafka.transaction_timeout_ms", Type::kInt, {}, false, 1000, 900000, {},
+                "exactly_once: librdkafka `transaction.timeout.ms` (the broker aborts a transaction "
+                "open longer; at most the broker's `transaction.max.timeout.ms`)."}),
     bind(EDGESYNC_FIELD(kafka.health_check),
          KeyDef{"kafka.health_check_ms", Type::kInt, {}, false, 200, 600000, {},
                 "Every this often the hub asks Kafka for metadata (same timeout); /readyz is 503 while "
@@ -189,6 +218,11 @@ HubConfig hub_config_from(const config::Values& v) {
                                 route.filter + "' is not a valid MQTT topic filter");
     }
     c.kafka.routes.push_back(std::move(route));
+  }
+  if (c.kafka.transactional_id.empty()) c.kafka.transactional_id = "edgesync-hub-" + c.hub_id;
+  if (c.kafka.exactly_once && c.kafka.watermark_topic.empty()) {
+    throw config::ConfigError(v.where("kafka.watermark_topic") +
+                              ": key 'kafka.watermark_topic': exactly_once needs a topic");
   }
   return c;
 }

@@ -54,6 +54,13 @@ struct HubConfig {
     std::chrono::milliseconds delivery_timeout{120000};
     std::chrono::milliseconds health_check{3000};
     std::string dead_letter_topic;
+    // Exactly-once delivery (kafka.delivery: exactly_once): transactional sink, watermark topic.
+    bool exactly_once = false;
+    std::chrono::milliseconds commit_interval{100};
+    std::string watermark_topic = "edgesync-watermarks";
+    int watermark_partitions = 12;
+    std::string transactional_id;  // resolved: "edgesync-hub-<hub.id>" when not set
+    std::chrono::milliseconds transaction_timeout{60000};
   } kafka;
 
   std::string metrics_listen = "0.0.0.0:9103";  // "" = no status server

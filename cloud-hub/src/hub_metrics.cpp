@@ -56,6 +56,10 @@ HubMetrics::HubMetrics()
                             "edgesync_hub_dead_lettered_total",
                             "Records Kafka refused for a permanent reason, put aside: to=topic "
                             "(kafka.dead_letter_topic) or to=agent (Ack.rejected)")),
+      transactions_(family(prometheus::BuildCounter(), *registry_,
+                           "edgesync_hub_transactions_total",
+                           "kafka.delivery exactly_once: Kafka transactions ended, by outcome "
+                           "(committed, aborted, fatal)")),
       in_flight_(family(prometheus::BuildGauge(), *registry_, "edgesync_hub_kafka_in_flight",
                         "Records handed to Kafka and not yet confirmed (all streams)")
                      .Add({})),

@@ -48,6 +48,10 @@ class HubMetrics {
   double rate_limited_total() const { return rate_limited_.Value(); }
   // A producer error event (broker down, auth failure, ...) by librdkafka error name.
   void kafka_error(const std::string& error_name);
+  // exactly_once: one transaction ended; `outcome` is committed, aborted or fatal.
+  void transaction(const std::string& outcome) {
+    transactions_.Add({{"outcome", outcome}}).Increment();
+  }
   void set_in_flight(std::size_t n) { in_flight_.Set(static_cast<double>(n)); }
   void set_ready(bool ready) { ready_.Set(ready ? 1 : 0); }
 
@@ -65,6 +69,7 @@ class HubMetrics {
   prometheus::Histogram& latency_;
   prometheus::Family<prometheus::Counter>& kafka_errors_;
   prometheus::Family<prometheus::Counter>& dead_lettered_;
+  prometheus::Family<prometheus::Counter>& transactions_;
   prometheus::Gauge& in_flight_;
   prometheus::Gauge& ready_;
 };

@@ -1,8 +1,10 @@
 // cloud-hub: gRPC server for edge agents -> Kafka (idempotent producer, acks=all).
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <iostream>
 
 #include "edgesync/common/cli.hpp"
@@ -12,6 +14,7 @@
 #include "edgesync/common/status_server.hpp"
 #include "hub_config.hpp"
 #include "sink/kafka_sink.hpp"
+#include "sink/txn_sink.hpp"
 #include "stream/sync_service.hpp"
 
 namespace {
@@ -40,7 +43,17 @@ int run_hub(const std::string& config_path) {
   HubMetrics metrics;
   // Destroyed in reverse: the server first (no new streams), then the sink (its last delivery
   // reports still reach live streams and the service), then the service.
-  auto sink = std::make_unique<KafkaSink>(cfg.kafka, &metrics);
+  // exactly_once: a fatal or fenced transactional producer stops the hub (SIGTERM to itself: the
+  // usual drain), which exits 3 for its orchestrator to restart it (docs/cloud-hub.md).
+  TxnSink* txn = nullptr;
+  std::unique_ptr<Sink> sink;
+  if (cfg.kafka.exactly_once) {
+    auto t = std::make_unique<TxnSink>(cfg.kafka, &metrics, [] { ::kill(::getpid(), SIGTERM); });
+    txn = t.get();
+    sink = std::move(t);
+  } else {
+    sink = std::make_unique<KafkaSink>(cfg.kafka, &metrics);
+  }
   SyncService service(cfg, *sink, &metrics);
   std::unique_ptr<StatusServer> status;
   if (!cfg.metrics_listen.empty()) {
@@ -93,10 +106,11 @@ int run_hub(const std::string& config_path) {
       deadline - std::chrono::system_clock::now());
   sink->flush(std::max(left, std::chrono::milliseconds(1000)));
   status.reset();
+  const bool producer_failed = txn && txn->failed();
   sink.reset();
   spdlog::info("cloud-hub: stopped; {} records in, {} duplicates skipped, {} acks sent",
                metrics.records_in_total(), metrics.duplicates_total(), metrics.acks_total());
-  return 0;
+  return producer_failed ? 3 : 0;
 }
 
 }  // namespace

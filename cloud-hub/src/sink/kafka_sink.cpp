@@ -41,12 +41,46 @@ bool looks_secret(const std::string& key) {
          key.find("key") != std::string::npos;
 }
 
+}  // namespace
+
 std::unique_ptr<RdKafka::Conf> topic_conf(const std::string& compression) {
   std::unique_ptr<RdKafka::Conf> t(RdKafka::Conf::create(RdKafka::Conf::CONF_TOPIC));
   // Same partition for a key as the Java client would choose.
   set_or_throw(*t, "partitioner", "murmur2_random", "kafka");
   if (!compression.empty()) set_or_throw(*t, "compression.codec", compression, "kafka.routes");
   return t;
+}
+
+namespace {
+
+// kafka.delivery: exactly_once: the transactional settings, and the guard librdkafka's
+// transactions need: a record's delivery timeout (message.timeout.ms) below the transaction's
+// (transaction.timeout.ms), or a record still retried could outlive its transaction and the
+// producer would raise a fatal error instead of an abortable one.
+void exactly_once_conf(RdKafka::Conf& conf, const HubConfig::Kafka& cfg) {
+  for (const char* k : {"transactional.id", "transaction.timeout.ms"}) {
+    if (cfg.properties.count(k)) {
+      throw std::invalid_argument(std::string("kafka.properties: '") + k +
+                                  "' is set by the hub in exactly_once delivery (use "
+                                  "kafka.transactional_id / kafka.transaction_timeout_ms)");
+    }
+  }
+  set_or_throw(conf, "transactional.id", cfg.transactional_id, "kafka.transactional_id");
+  set_or_throw(conf, "transaction.timeout.ms", std::to_string(cfg.transaction_timeout.count()),
+               "kafka.transaction_timeout_ms");
+  std::string message_timeout;
+  if (conf.get("message.timeout.ms", message_timeout) != RdKafka::Conf::CONF_OK) {
+    message_timeout = std::to_string(cfg.delivery_timeout.count());
+  }
+  const long long mt = std::strtoll(message_timeout.c_str(), nullptr, 10);
+  if (mt <= 0 || mt >= cfg.transaction_timeout.count()) {
+    throw std::invalid_argument(
+        "kafka.delivery_timeout_ms (librdkafka message.timeout.ms = " + message_timeout +
+        ") must be above 0 and below kafka.transaction_timeout_ms (" +
+        std::to_string(cfg.transaction_timeout.count()) +
+        ") in exactly_once delivery: set e.g. delivery_timeout_ms: 30000 with the default "
+        "transaction_timeout_ms: 60000");
+  }
 }
 
 }  // namespace
@@ -81,6 +115,7 @@ std::unique_ptr<RdKafka::Conf> producer_conf(const HubConfig::Kafka& cfg) {
   set_or_throw(*conf, "enable.idempotence", "true", "kafka");
   set_or_throw(*conf, "acks", "all", "kafka");
   for (const auto& r : cfg.routes) (void)topic_conf(r.compression);
+  if (cfg.exactly_once) exactly_once_conf(*conf, cfg);
   return conf;
 }
 
@@ -141,11 +176,15 @@ KafkaSink::~KafkaSink() {
   dead_letter_topic_.reset();
 }
 
-std::size_t KafkaSink::route(std::string_view mqtt_topic) const {
-  for (std::size_t i = 0; i < cfg_.routes.size(); ++i) {
-    if (topic_matches(cfg_.routes[i].filter, mqtt_topic)) return i;
+std::size_t route_index(const std::vector<Route>& routes, std::string_view mqtt_topic) {
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    if (topic_matches(routes[i].filter, mqtt_topic)) return i;
   }
-  return cfg_.routes.size();
+  return routes.size();
+}
+
+std::size_t KafkaSink::route(std::string_view mqtt_topic) const {
+  return route_index(cfg_.routes, mqtt_topic);
 }
 
 RdKafka::Topic* KafkaSink::topic_at(std::size_t i) const {
@@ -162,10 +201,6 @@ bool KafkaSink::too_large(const SinkRecord& r, std::size_t i, DeliveryResult* re
   return true;
 }
 
-namespace {
-
-// The produce call both paths share: payload by reference (no copy), key and headers copied by
-// librdkafka into its own message.
 rd_kafka_resp_err_t produce_record(rd_kafka_t* rk, rd_kafka_topic_t* topic, const SinkRecord& r,
                                    DeliverySlot* slot, std::string_view error,
                                    std::string_view original_topic) {
@@ -195,8 +230,6 @@ rd_kafka_resp_err_t produce_record(rd_kafka_t* rk, rd_kafka_topic_t* topic, cons
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(h);  // else owned by the msg
   return err;
 }
-
-}  // namespace
 
 ProduceStatus KafkaSink::produce(const SinkRecord& r, DeliverySlot* slot, DeliveryResult* result) {
   slot->dead_letter = false;

@@ -4,6 +4,7 @@
 // delivery report.
 #pragma once
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <atomic>
@@ -38,6 +39,18 @@ inline constexpr std::uint64_t kRecordOverheadBytes = 512;
 // resolved) checked by librdkafka itself. Throws std::invalid_argument naming the property (never
 // a secret's value). `cloud-hub check-config` calls it too.
 std::unique_ptr<RdKafka::Conf> producer_conf(const HubConfig::Kafka& cfg);
+
+// Topic configuration of every record topic: Kafka's (the Java client's) partitioner for the
+// device-id key, and the route's compression ("" = producer default).
+std::unique_ptr<RdKafka::Conf> topic_conf(const std::string& compression);
+// Index of the first route whose filter matches, else routes.size() (the default topic).
+std::size_t route_index(const std::vector<Route>& routes, std::string_view mqtt_topic);
+// The produce call every sink shares: payload by reference (no copy: the caller keeps it until the
+// delivery report), key = device id, the edgesync headers (+ error headers for a dead letter),
+// `slot` as the message's opaque.
+rd_kafka_resp_err_t produce_record(rd_kafka_t* rk, rd_kafka_topic_t* topic, const SinkRecord& r,
+                                   DeliverySlot* slot, std::string_view error,
+                                   std::string_view original_topic);
 
 class KafkaSink final : public Sink, private RdKafka::DeliveryReportCb, private RdKafka::EventCb {
  public:

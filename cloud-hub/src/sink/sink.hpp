@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,17 @@ struct SinkRecord {
   std::string_view mqtt_topic;
   std::string_view payload;
   std::int64_t received_unix_ns = 0;
+  std::uint64_t session = 0;  // from open_session(); 0 with sinks that keep no sessions
+};
+
+// What an exactly-once sink knows when a stream of (agent, buffer) starts: the highest seq Kafka
+// holds committed for it (read from the watermark topic, never raised by the hello) and the
+// session every produce() of that stream names. A newer session of the same buffer ends the
+// older one: its records are refused (retriable) from then on.
+struct SessionStart {
+  std::uint64_t durable_through = 0;
+  std::uint64_t session = 0;
+  bool reset = false;  // the hello's next_seq was at or below the watermark: started over at 0
 };
 
 // How a failure is handled: retry (the stream ends unacked, the agent resends) or put the
@@ -75,6 +87,13 @@ class Sink {
   virtual bool healthy(std::string* /*reason*/) const { return true; }
   // Largest record (payload + topic + device id bytes) every route takes; 0 = unknown.
   virtual std::uint64_t max_record_bytes() const { return 0; }
+  // Exactly-once sinks: starts a session of (agent, buffer) whose hello says `next_seq` comes
+  // next. nullopt: the sink keeps no durable watermark (at-least-once; the hub's memory serves).
+  virtual std::optional<SessionStart> open_session(std::string_view /*agent*/,
+                                                   std::string_view /*buffer*/,
+                                                   std::uint64_t /*next_seq*/) {
+    return std::nullopt;
+  }
 };
 
 }  // namespace edgesync::hub

@@ -54,7 +54,8 @@ bool StreamReactor::on_record_result(InflightBatch& b, DeliverySlot& slot,
                         rec.device_id(),
                         rec.mqtt_topic(),
                         rec.payload(),
-                        rec.received_unix_ns()};
+                        rec.received_unix_ns(),
+                        session_};
     DeliveryResult dres;
     if (deps_.sink.produce_dead_letter(sr, reason, &slot, &dres) == ProduceStatus::kQueued) {
       return true;

@@ -144,8 +144,7 @@ void StreamReactor::handle_hello(const v1::Hello& h) {
     refuse_locked(Refusal::kDraining, "hub is shutting down");
     return;
   }
-  const auto claim =
-      deps_.registry.claim(agent_, buffer_, h.epoch(), h.next_seq(), shared_from_this());
+  auto claim = deps_.registry.claim(agent_, buffer_, h.epoch(), h.next_seq(), shared_from_this());
   if (claim.outcome != SessionRegistry::Outcome::kOk) {
     const bool other = claim.outcome == SessionRegistry::Outcome::kDuplicateBuffer;
     refuse_locked(Refusal::kDuplicateBuffer,
@@ -162,6 +161,13 @@ void StreamReactor::handle_hello(const v1::Hello& h) {
   registered_ = true;
   hello_seen_ = true;
   hello_at_ = Clock::now();
+  std::uint64_t durable = claim.durable_through;
+  if (const auto s = deps_.sink.open_session(agent_, buffer_, h.next_seq())) {
+    // exactly_once: the watermark Kafka holds committed (this replica read it back), not ours.
+    durable = s->durable_through;
+    session_ = s->session;
+    claim.watermark_reset = s->reset;
+  }
   if (claim.watermark_reset) {
     spdlog::warn(
         "hub: agent '{}' buffer '{}' says its next seq is {}, at or below what this hub saw "
@@ -170,9 +176,9 @@ void StreamReactor::handle_hello(const v1::Hello& h) {
   }
   contract_.first_allowed = h.first_unacked_seq() ? h.first_unacked_seq() : h.next_seq();
   contract_.hello_next_seq = h.next_seq();
-  tracker_.emplace(claim.durable_through);
-  sent_through_ = claim.durable_through;
-  skip_through_ = claim.durable_through;
+  tracker_.emplace(durable);
+  sent_through_ = durable;
+  skip_through_ = durable;
   for (const int f : h.features()) {
     if (f == v1::FEATURE_REJECT) reject_ok_ = true;
     if (f == v1::FEATURE_REJECT || f == v1::FEATURE_RECORD_LIMIT ||
@@ -183,7 +189,7 @@ void StreamReactor::handle_hello(const v1::Hello& h) {
   welcome_.emplace();
   auto* w = welcome_->mutable_welcome();
   w->set_hub_id(deps_.cfg.hub_id);
-  w->set_durable_through(claim.durable_through);
+  w->set_durable_through(durable);
   w->set_max_batch_records(static_cast<std::uint32_t>(deps_.cfg.max_batch_records));
   w->set_max_batch_bytes(static_cast<std::uint32_t>(deps_.cfg.max_batch_bytes));
   w->set_max_record_bytes(deps_.sink.max_record_bytes());
@@ -193,7 +199,7 @@ void StreamReactor::handle_hello(const v1::Hello& h) {
       "hub: agent '{}' buffer '{}' connected from {} (epoch {}, first unacked {}, next seq {}, "
       "known durable through {}, {} feature(s))",
       printable(agent_), printable(buffer_), printable(peer_), h.epoch(), h.first_unacked_seq(),
-      h.next_seq(), claim.durable_through, features_.size());
+      h.next_seq(), durable, features_.size());
   maybe_write_locked();
   maybe_read_locked();
 }
@@ -244,7 +250,8 @@ void StreamReactor::handle_batch(std::unique_ptr<google::protobuf::Arena> arena,
   for (auto& slot : ib->slots) {
     const auto& r = b.records(static_cast<int>(slot.index));
     const SinkRecord rec{
-        agent_, buffer_, r.seq(), r.device_id(), r.mqtt_topic(), r.payload(), r.received_unix_ns()};
+        agent_,  buffer_, r.seq(), r.device_id(), r.mqtt_topic(), r.payload(), r.received_unix_ns(),
+        session_};
     ib->retain();
     DeliveryResult res;
     ProduceStatus st = deps_.sink.produce(rec, &slot, &res);

@@ -122,6 +122,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   std::chrono::steady_clock::time_point hello_at_{};
   std::optional<AckTracker> tracker_;
   std::uint64_t sent_through_ = 0, sent_batch_ = 0;
+  std::uint64_t session_ = 0;       // the sink's session (exactly_once), 0 otherwise
   std::uint64_t skip_through_ = 0;  // durable when the hello came: resent records are skipped
   std::vector<std::pair<std::uint64_t, std::string>> rejected_;  // not yet sent
 };

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# kafka.delivery: exactly_once against at_least_once on the same jobs in the same run (issue #12):
+# real Mosquitto, a real Apache Kafka broker, the real agent and hub processes.
+#   1. backlog drain: N records pre-filled into a buffer -> hub -> Kafka, acked (records/s), once
+#      per mode; the ratio exactly_once / at_least_once is the figure (goal >= 0.8);
+#   2. latency publish -> visible to a consumer at 1,000 and 5,000 msg/s: a kcat consumer
+#      (read_committed in exactly_once, unbuffered output) runs during the publish, and each stamped
+#      payload's arrival time minus its publish time is taken (p50 / p99 / max).
+# Prints a table; writes it into docs/benchmarks.md between the eos-bench markers unless --quick.
+#   bench/eos.sh [--quick]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+BIN="$BUILD_DIR/bin"
+QUICK=0; [[ "${1:-}" == "--quick" ]] && QUICK=1
+if (( QUICK )); then N_DRAIN=50000; LAT_S=5; else N_DRAIN=300000; LAT_S=15; fi
+[[ -x "$BIN/bench-buffer-fill" && -x "$BIN/cloud-hub" ]] || BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/build.sh" >/dev/null
+"$ROOT/scripts/kafka.sh" fetch
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+# shellcheck source=bench/measure.sh
+source "$ROOT/bench/measure.sh"
+trap 'kill $(jobs -p) 2>/dev/null; "$ROOT/scripts/kafka.sh" stop "$RUN/kafka" >/dev/null 2>&1; rm -rf "$RUN"' EXIT
+step() { echo "bench-eos: $*" >&2; }
+declare -A R
+
+BOOT="$("$ROOT/scripts/kafka.sh" start "$RUN/kafka" 2>/dev/null)"
+HUB_PORT="$(port)"; HUB_METRICS="$(port)"; AG_METRICS="$(port)"
+HUB_PID=0
+# start_hub MODE: the hub in at_least_once or exactly_once (its own topics per mode).
+start_hub() {
+  local extra=""
+  [[ "$1" == exactly_once ]] && extra="
+  delivery: exactly_once
+  delivery_timeout_ms: 30000
+  watermark_topic: wm-bench
+  transactional_id: bench-hub-0"
+  cat > "$RUN/hub.yaml" <<YAML
+hub: { listen: "127.0.0.1:$HUB_PORT", id: bench-hub }
+kafka:
+  bootstrap_servers: "$BOOT"
+  default_topic: drain-$1
+  routes:
+    - { filter: "lat1k/#", topic: lat1k-$1 }
+    - { filter: "lat5k/#", topic: lat5k-$1 }$extra
+metrics: { listen: "127.0.0.1:$HUB_METRICS" }
+log: { level: warn }
+YAML
+  "$BIN/cloud-hub" run --config "$RUN/hub.yaml" > "$RUN/hub-$1.log" 2>&1 & HUB_PID=$!
+  wait_http "$HUB_METRICS" /readyz 90 || { tail "$RUN/hub-$1.log" >&2; exit 1; }
+}
+stop_hub() { kill "$HUB_PID"; wait "$HUB_PID" 2>/dev/null || true; }
+AG_PID=0
+start_agent() {  # DB: agent id and client id follow the DB name (a fresh buffer starts at seq 1)
+  local name; name="bench-$(basename "$1" .db)"
+  cat > "$RUN/agent.yaml" <<YAML
+agent: { id: "$name" }
+mqtt: { uri: "tcp://127.0.0.1:$MQ", client_id: "$name", clean_session: true, topics: ["lat1k/#", "lat5k/#"] }
+buffer: { path: "$1" }
+uplink: { hub: "127.0.0.1:$HUB_PORT" }
+metrics: { listen: "127.0.0.1:$AG_METRICS" }
+log: { level: warn }
+YAML
+  "$BIN/edge-agent" run --config "$RUN/agent.yaml" > "$RUN/agent.log" 2>&1 & AG_PID=$!
+  wait_http "$AG_METRICS" /healthz 30 || { tail "$RUN/agent.log" >&2; exit 1; }
+  for _ in $(seq 100); do [[ "$(metric "$AG_METRICS" edgesync_agent_mqtt_connected)" == 1 ]] && break; sleep 0.1; done
+  sleep 0.5
+}
+stop_agent() { kill "$AG_PID"; wait "$AG_PID" 2>/dev/null || true; }
+sim() { "$BIN/sensor-sim" --uri "tcp://127.0.0.1:$MQ" --size 200 --quiet "$@"; }
+
+for mode in at_least_once exactly_once; do
+  start_hub "$mode"
+  step "$mode: backlog drain of $N_DRAIN records"
+  "$BIN/bench-buffer-fill" --db "$RUN/drain-$mode.db" --count "$N_DRAIN" --devices 10 --size 200 > /dev/null
+  hc0=$(cpu_s "$HUB_PID"); t0=$(now)
+  start_agent "$RUN/drain-$mode.db"
+  wait_metric "$AG_METRICS" edgesync_agent_records_acked_total "$N_DRAIN" 900
+  R[drain_$mode]=$(rate "$N_DRAIN" "$t0" "$(now)")
+  R[cpu_$mode]=$(us_per "$hc0" "$(cpu_s "$HUB_PID")" "$N_DRAIN")
+  stop_agent
+  iso=""; [[ "$mode" == exactly_once ]] && iso="-X isolation.level=read_committed"
+  R[count_$mode]=$(kcat -b "$BOOT" -C -t "drain-$mode" $iso -e -q -f '%s\n' | wc -l)
+  for r in 1000 5000; do
+    key="lat$((r / 1000))k"; n=$((r * LAT_S))
+    step "$mode: latency publish -> visible at $r msg/s for ${LAT_S}s"
+    echo warm-up | kcat -P -b "$BOOT" -t "$key-$mode"  # the topic exists before the consumer starts
+    # shellcheck disable=SC2086
+    python3 "$ROOT/bench/records.py" visible "$n" $((LAT_S + 120)) \
+      kcat -b "$BOOT" -C -t "$key-$mode" $iso -o end -u -q -f '%s\n' > "$RUN/$key-$mode.out" & CONS=$!
+    start_agent "$RUN/$key-$mode.db"
+    sleep 2  # the consumer has its partitions assigned
+    sim --prefix "$key" --stamp --devices 10 --processes 4 --connections 4 --rate "$r" --count $((n / 10)) > /dev/null
+    wait_metric "$AG_METRICS" edgesync_agent_records_acked_total "$n" 120
+    wait "$CONS" || true
+    read -r p50 p99 mx cnt < "$RUN/$key-$mode.out" || { p50=-; p99=-; mx=-; cnt=0; }
+    R[${key}_$mode]="$p50 / $p99 / $mx ($cnt records)"
+    stop_agent
+  done
+  stop_hub
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 > 0 && a+0 > 0) printf "%.2f", a/b; else print "-" }'; }
+table=$(cat <<EOF
+| figure | at_least_once | exactly_once | ratio |
+|---|---|---|---|
+| backlog drain, $N_DRAIN records of 200 B -> hub -> Kafka, acked (records/s) | ${R[drain_at_least_once]} (${R[count_at_least_once]} in Kafka) | ${R[drain_exactly_once]} (${R[count_exactly_once]} read_committed) | $(ratio "${R[drain_exactly_once]}" "${R[drain_at_least_once]}") |
+| hub CPU per record in the drain (us) | ${R[cpu_at_least_once]} | ${R[cpu_exactly_once]} | |
+| publish -> visible to a consumer at 1,000 msg/s: p50 / p99 / max (ms) | ${R[lat1k_at_least_once]} | ${R[lat1k_exactly_once]} (read_committed) | |
+| publish -> visible at 5,000 msg/s: p50 / p99 / max (ms) | ${R[lat5k_at_least_once]} | ${R[lat5k_exactly_once]} (read_committed) | |
+EOF
+)
+echo; echo "$table"; echo
+if (( ! QUICK )); then
+  meta="Measured by \`bench/eos.sh\` on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD), $(nproc) cores, load average before the run $(cut -d' ' -f1-3 /proc/loadavg); kafka.commit_interval_ms 100 (default)."
+  printf '%s\n\n%s\n' "$meta" "$table" > "$RUN/table"
+  python3 - "$ROOT/docs/benchmarks.md" "$RUN/table" <<'PY'
+import sys
+doc, table = sys.argv[1], open(sys.argv[2]).read().strip()
+begin, end = "<!-- eos-bench:begin -->", "<!-- eos-bench:end -->"
+text = open(doc).read()
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+open(doc, "w").write(head + begin + "\n" + table + "\n" + end + tail)
+PY
+  echo "bench-eos: wrote the table into docs/benchmarks.md" >&2
+fi
