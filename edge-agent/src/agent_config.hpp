@@ -44,7 +44,7 @@ struct AgentConfig {
     std::string server_name;
     std::size_t batch_max_records = 500;
     std::size_t batch_max_bytes = 1 << 20;
-    std::size_t max_inflight_batches = 16;
+    std::size_t max_inflight_batches = 32;
     std::chrono::milliseconds backoff_initial{200}, backoff_max{30000};
     std::chrono::milliseconds keepalive{20000};
     // zstd: packed batches when the hub welcomes FEATURE_PACKED_ZSTD, else plain batches.
