@@ -151,7 +151,10 @@ TEST_CASE("Kafka broker stopped for 30 s mid-stream loses no committed record") 
   CHECK(rep.gaps == 0);
   CHECK(rep.distinct == committed);
   CHECK(rep.beyond == 0);
-  CHECK(in_flight <= 300);
+  // The hub stops reading at the bound; the one batch read when it was reached is produced
+  // whole, so the bound holds within one batch (uplink.batch_max_records, 500).
+  CHECK(in_flight < 300 + 500);
+  CHECK(in_flight >= 300);  // and it was reached: the outage held the hub at its bound
   CHECK(slow_downs >= 1);
   CHECK(hub.alive());  // no restart needed
   CHECK(agent.stop() == 0);
