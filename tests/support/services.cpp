@@ -19,7 +19,11 @@ Mosquitto::Mosquitto(const std::filesystem::path& dir, int port, bool persistent
                  " 127.0.0.1\n"
                  "allow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n" +
                  (persistent ? "persistence true\npersistence_location " + dir_.string() + "/\n"
-                             : std::string("persistence false\n")));
+                             : std::string("persistence false\n")) +
+                 // As root, mosquitto drops to its own user, which cannot save its database when
+                 // a parent of dir_ is private (a checkout under `mktemp -d`, 0700): persistence
+                 // then fails silently at every restart and queued messages are lost.
+                 (::geteuid() == 0 ? "user root\n" : ""));
   // Started as root, mosquitto drops to its own user: it must be able to save its database.
   if (persistent) {
     std::filesystem::permissions(dir_, std::filesystem::perms::all,
