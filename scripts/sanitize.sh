@@ -16,9 +16,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kind="${1:?usage: scripts/sanitize.sh asan|tsan [ctest args]}"; shift
 # Each entry of `runs` is one ctest selection (unit tests in parallel, integration tests one at a
-# time as in the integration stage: they share one Kafka broker and time real processes).
+# time as in the integration stage: they share one Kafka broker and time real processes). The
+# at-least-once 30 s Kafka outage is left out of the asan run to keep CI under 40 minutes (75 s,
+# mostly waiting): the backpressure it drives runs sanitized in the unit tests (stalled sink, the
+# mock cluster's broker down), its exactly_once twin stays in, and the integration stage runs it.
 case "$kind" in
-  asan) sanitize="address,undefined"; targets=""; runs=("-L unit -j 2" "-L integration")
+  asan) sanitize="address,undefined"; targets=""
+        runs=("-L unit -j 2" "-L integration -E Kafka.broker.stopped.for.30.s")
         export CC=clang CXX=clang++; extra=(-DEDGESYNC_FUZZ=ON) ;;
   tsan) sanitize="thread"; targets="test_buffer test_hub"; runs=("-R ^unit/(test_buffer|test_hub)/ -j 2")
         extra=() ;;
