@@ -119,29 +119,43 @@ std::unique_ptr<RdKafka::Conf> producer_conf(const HubConfig::Kafka& cfg) {
   return conf;
 }
 
+std::unique_ptr<RdKafka::Producer> make_producer(RdKafka::Conf& conf, RdKafka::DeliveryReportCb* dr,
+                                                 RdKafka::EventCb* events,
+                                                 std::uint64_t* max_message_bytes) {
+  std::string err, max_bytes;
+  *max_message_bytes = 1000000;
+  if (conf.get("message.max.bytes", max_bytes) == RdKafka::Conf::CONF_OK) {
+    *max_message_bytes = std::strtoull(max_bytes.c_str(), nullptr, 10);
+  }
+  if (conf.set("dr_cb", dr, err) != RdKafka::Conf::CONF_OK ||
+      conf.set("event_cb", events, err) != RdKafka::Conf::CONF_OK) {
+    throw std::runtime_error("kafka: cannot set callbacks: " + err);
+  }
+  std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(&conf, err));
+  if (!p) throw std::runtime_error("kafka: cannot create producer: " + err);
+  return p;
+}
+
+std::unique_ptr<RdKafka::Topic> make_topic(RdKafka::Producer& producer, const std::string& name,
+                                           const std::string& compression) {
+  std::string err;
+  auto tc = topic_conf(compression);
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(&producer, name, tc.get(), err));
+  if (!t) throw std::runtime_error("kafka: topic '" + name + "': " + err);
+  return t;
+}
+
 KafkaSink::KafkaSink(const HubConfig::Kafka& cfg, HubMetrics* metrics)
     : cfg_(cfg), metrics_(metrics) {
   std::unique_ptr<RdKafka::Conf> conf = producer_conf(cfg_);
-  std::string err, max_bytes;
-  if (conf->get("message.max.bytes", max_bytes) == RdKafka::Conf::CONF_OK) {
-    producer_max_bytes_ = std::strtoull(max_bytes.c_str(), nullptr, 10);
+  producer_ = make_producer(*conf, this, this, &producer_max_bytes_);
+  for (const auto& r : cfg_.routes) {
+    route_topics_.push_back(make_topic(*producer_, r.topic, r.compression));
   }
-  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err) !=
-          RdKafka::Conf::CONF_OK ||
-      conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), err) != RdKafka::Conf::CONF_OK) {
-    throw std::runtime_error("kafka: cannot set callbacks: " + err);
+  default_topic_ = make_topic(*producer_, cfg_.default_topic, "");
+  if (!cfg_.dead_letter_topic.empty()) {
+    dead_letter_topic_ = make_topic(*producer_, cfg_.dead_letter_topic, "");
   }
-  producer_.reset(RdKafka::Producer::create(conf.get(), err));
-  if (!producer_) throw std::runtime_error("kafka: cannot create producer: " + err);
-  const auto make_topic = [&](const std::string& name, const std::string& compression) {
-    auto tc = topic_conf(compression);
-    std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(producer_.get(), name, tc.get(), err));
-    if (!t) throw std::runtime_error("kafka: topic '" + name + "': " + err);
-    return t;
-  };
-  for (const auto& r : cfg_.routes) route_topics_.push_back(make_topic(r.topic, r.compression));
-  default_topic_ = make_topic(cfg_.default_topic, "");
-  if (!cfg_.dead_letter_topic.empty()) dead_letter_topic_ = make_topic(cfg_.dead_letter_topic, "");
   max_record_bytes_ =
       producer_max_bytes_ > kRecordOverheadBytes ? producer_max_bytes_ - kRecordOverheadBytes : 0;
   topic_record_limit_ = std::make_unique<std::atomic<std::uint64_t>[]>(cfg_.routes.size() + 2);

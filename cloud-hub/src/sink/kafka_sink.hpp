@@ -43,6 +43,14 @@ std::unique_ptr<RdKafka::Conf> producer_conf(const HubConfig::Kafka& cfg);
 // Topic configuration of every record topic: Kafka's (the Java client's) partitioner for the
 // device-id key, and the route's compression ("" = producer default).
 std::unique_ptr<RdKafka::Conf> topic_conf(const std::string& compression);
+// The producer of either sink: `conf` with the sink's delivery-report and event callbacks.
+// `*max_message_bytes` gets the producer's message.max.bytes (1000000 when not readable).
+std::unique_ptr<RdKafka::Producer> make_producer(RdKafka::Conf& conf, RdKafka::DeliveryReportCb* dr,
+                                                 RdKafka::EventCb* events,
+                                                 std::uint64_t* max_message_bytes);
+// A record topic handle with topic_conf(compression); throws naming the topic.
+std::unique_ptr<RdKafka::Topic> make_topic(RdKafka::Producer& producer, const std::string& name,
+                                           const std::string& compression);
 // Index of the first route whose filter matches, else routes.size() (the default topic).
 std::size_t route_index(const std::vector<Route>& routes, std::string_view mqtt_topic);
 // The produce call every sink shares: payload by reference (no copy: the caller keeps it until the

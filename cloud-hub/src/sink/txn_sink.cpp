@@ -43,30 +43,16 @@ DeliveryResult retriable(std::string_view name, std::string_view text) {
 TxnSink::TxnSink(const HubConfig::Kafka& cfg, HubMetrics* metrics, std::function<void()> on_fatal)
     : cfg_(cfg), metrics_(metrics), on_fatal_(std::move(on_fatal)) {
   std::unique_ptr<RdKafka::Conf> conf = producer_conf(cfg_);  // transactional (cfg.exactly_once)
-  std::string err, max_bytes;
-  std::uint64_t producer_max = 1000000;
-  if (conf->get("message.max.bytes", max_bytes) == RdKafka::Conf::CONF_OK) {
-    producer_max = std::strtoull(max_bytes.c_str(), nullptr, 10);
-  }
+  std::uint64_t producer_max = 0;
+  producer_ = make_producer(*conf, this, this, &producer_max);
   max_record_bytes_ = producer_max > kRecordOverheadBytes ? producer_max - kRecordOverheadBytes : 0;
-  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), err) !=
-          RdKafka::Conf::CONF_OK ||
-      conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), err) != RdKafka::Conf::CONF_OK) {
-    throw std::runtime_error("kafka: cannot set callbacks: " + err);
-  }
-  producer_.reset(RdKafka::Producer::create(conf.get(), err));
-  if (!producer_) throw std::runtime_error("kafka: cannot create producer: " + err);
-  const auto make_topic = [&](const std::string& name, const std::string& compression) {
-    auto tc = topic_conf(compression);
-    std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(producer_.get(), name, tc.get(), err));
-    if (!t) throw std::runtime_error("kafka: topic '" + name + "': " + err);
-    return t;
-  };
-  for (const auto& r : cfg_.routes) topics_.push_back(make_topic(r.topic, r.compression));
-  topics_.push_back(make_topic(cfg_.default_topic, ""));
-  topics_.push_back(cfg_.dead_letter_topic.empty() ? nullptr
-                                                   : make_topic(cfg_.dead_letter_topic, ""));
-  watermark_topic_ = make_topic(cfg_.watermark_topic, "");
+  for (const auto& r : cfg_.routes)
+    topics_.push_back(make_topic(*producer_, r.topic, r.compression));
+  topics_.push_back(make_topic(*producer_, cfg_.default_topic, ""));
+  topics_.push_back(cfg_.dead_letter_topic.empty()
+                        ? nullptr
+                        : make_topic(*producer_, cfg_.dead_letter_topic, ""));
+  watermark_topic_ = make_topic(*producer_, cfg_.watermark_topic, "");
 
   const int timeout_ms = static_cast<int>(cfg_.transaction_timeout.count());
   spdlog::info("kafka: initialising transactions as '{}' (fences an earlier incarnation)",
