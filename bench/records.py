@@ -30,18 +30,23 @@ def kcat_input(count: int, devices: int, size: int) -> None:
         out.write(dev + "\t" + payload_for(dev, i // devices, size) + "\n")
 
 
-def latency() -> None:
-    lat = []
-    for line in sys.stdin:
-        m = re.match(r'(\d+) \{"t":(\d+),', line)
-        if m:
-            lat.append(int(m.group(1)) - int(m.group(2)) / 1e6)
+def print_percentiles(lat: list) -> None:
+    """p50 p99 max (ms) and the count, or "- - - 0" when there is nothing."""
     if not lat:
         print("- - - 0")
         return
     lat.sort()
     pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
     print("%.1f %.1f %.1f %d" % (pick(0.50), pick(0.99), lat[-1], len(lat)))
+
+
+def latency() -> None:
+    lat = []
+    for line in sys.stdin:
+        m = re.match(r'(\d+) \{"t":(\d+),', line)
+        if m:
+            lat.append(int(m.group(1)) - int(m.group(2)) / 1e6)
+    print_percentiles(lat)
 
 
 def visible(n: int, timeout_s: float, cmd: list) -> None:
@@ -69,12 +74,7 @@ def visible(n: int, timeout_s: float, cmd: list) -> None:
                 lat.append((arrived - int(m.group(1))) / 1e6)
     proc.kill()
     proc.wait()
-    if not lat:
-        print("- - - 0")
-        return
-    lat.sort()
-    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
-    print("%.1f %.1f %.1f %d" % (pick(0.50), pick(0.99), lat[-1], len(lat)))
+    print_percentiles(lat)
 
 
 def splice(doc: str, table_file: str) -> None:
