@@ -87,7 +87,7 @@ PROPS
       echo "$bs"
       return 0
     fi
-    pid_alive "$dir" || { log "broker exited during start-up:"; tail -30 "$dir/stdout.log" "$dir/server.log" >&2 || true; exit 1; }
+    pid_alive "$dir" || { log "broker exited during start-up:"; tail -n 30 "$dir/stdout.log" "$dir/server.log" >&2 || true; exit 1; }
     sleep 0.5
   done
   log "broker did not answer within 60 s; see $dir/server.log"
