@@ -2,7 +2,9 @@
 # loopback port helper, and a Mosquitto broker on MQ with a wide in-flight window.
 RUN="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$RUN"' EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"  # free_port: below the ephemeral range, see there
+port() { free_port; }
 MQ="$(port)"
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n' "$MQ" > "$RUN/m.conf"
 mosquitto -c "$RUN/m.conf" > "$RUN/m.log" 2>&1 &

@@ -12,13 +12,18 @@ es_log_name() { ES_LOG_NAME="$1"; }
 log() { echo "[$ES_LOG_NAME] $*"; }
 die() { echo "[$ES_LOG_NAME] FAIL: $*" >&2; exit 1; }
 
-# A port nobody listens on (ss), picked at random in 20000-60999 so that parallel callers rarely
-# pick the same one; like any free-port helper it can race with another process binding it.
+# A port no socket uses, picked at random below the kernel's ephemeral range (10000 up to
+# ip_local_port_range's start, usually 32767): a server stopped and started again on its port
+# (Kafka, Mosquitto, the hub in chaos runs) must not find it taken by a client socket that got it
+# as its local end meanwhile (CI lost a run to Kafka's "Address already in use" that way). Parallel
+# callers rarely pick the same one; like any free-port helper it can race with another process.
 free_port() {
-  local port used
-  used=" $(ss -Htanl 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}' | tr '\n' ' ') "
+  local port used lo=32768
+  read -r lo _ < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  ((lo > 11000)) || lo=61000
+  used=" $(ss -Htan 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}' | tr '\n' ' ') "
   for _ in $(seq 200); do
-    port=$((20000 + (RANDOM * 32768 + RANDOM) % 41000))
+    port=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000)))
     [[ "$used" == *" $port "* ]] && continue
     # Nothing answers there either (ss may be missing in a minimal container).
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi

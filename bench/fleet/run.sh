@@ -53,7 +53,9 @@ cleanup() {
 }
 trap cleanup EXIT
 step() { echo "fleet: $*" >&2; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"  # free_port: below the ephemeral range, see there
+port() { free_port; }
 RUN_ID="$(date -u +%H%M%S)"
 LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
 

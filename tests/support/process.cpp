@@ -10,6 +10,7 @@
 #include <csignal>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -123,8 +124,46 @@ std::pair<int, std::string> run_capture(const std::vector<std::string>& argv,
   return {rc, text};
 }
 
-int free_port() {
+namespace {
+
+// The start of the kernel's ephemeral range (ip_local_port_range): client sockets take their
+// local ports from there on.
+int ephemeral_low() {
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  int lo = 32768;
+  f >> lo;
+  return lo;
+}
+
+bool can_bind(int port) {
   int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  // No SO_REUSEADDR: the bind fails while any socket holds the port, a client's included.
+  const bool ok = ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  ::close(s);
+  return ok;
+}
+
+}  // namespace
+
+// A port below the ephemeral range. A server a test stops and starts again on the same port (Kafka,
+// Mosquitto, the hub) must not find it taken by a client socket that the kernel gave that port as
+// its local end meanwhile: CI lost a run to "Kafka: Address already in use" on such a port.
+int free_port() {
+  const int lo = ephemeral_low();
+  if (lo > 11000) {
+    thread_local std::mt19937 rng{std::random_device{}()};
+    std::uniform_int_distribution<int> pick(10000, lo - 1);
+    for (int i = 0; i < 500; ++i) {
+      const int port = pick(rng);
+      if (can_bind(port)) return port;
+    }
+  }
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);  // no room below the range: let the kernel pick
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
