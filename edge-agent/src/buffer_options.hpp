@@ -25,7 +25,7 @@ struct SqliteBufferOptions {
   std::uint64_t disk_reserve_bytes = 2u << 20;    // "<path>.reserve", released on a full disk
   std::chrono::seconds maintenance_interval{30};  // accounting refresh, vacuum, WAL truncate
   std::chrono::seconds expiry_interval{5};
-  std::chrono::milliseconds commit_delay{20};  // gather time before a commit (window > 0)
+  std::chrono::milliseconds commit_delay{1000};  // gather time before a commit (window > 0)
   // Not a config key: called once, from the writer thread, when the file failed for good
   // (BufferStats::failed). The agent ends its run with kExitBufferFailed.
   std::function<void()> on_failure = nullptr;

@@ -151,10 +151,17 @@ sqlite::Db open_once(const std::string& path, bool synchronous_full, bool check,
   db.busy_timeout(sqlite::kWriterBusyTimeoutMs);
   // Must precede the first table: lets the agent hand free pages back after a long outage drains.
   // An existing file keeps its mode (changing it needs a VACUUM; setting it may write).
-  if (!existed) db.exec("PRAGMA auto_vacuum=INCREMENTAL");
+  if (!existed) {
+    db.exec("PRAGMA page_size=" + std::to_string(kNewFilePageSize));
+    db.exec("PRAGMA auto_vacuum=INCREMENTAL");
+  }
   db.exec("PRAGMA journal_mode=WAL");
   db.exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   db.exec("PRAGMA journal_size_limit=67108864");  // WAL shrinks back to 64 MiB after checkpoints
+  db.exec("PRAGMA wal_autocheckpoint=" + std::to_string(kWalCheckpointPages));
+  // Debian builds SQLite with SECURE_DELETE: every deleted record would be overwritten with zeros,
+  // a page write per ack. FAST zeroes only what is written anyway (P5: 3.4x -> 2.7x the payload).
+  db.exec("PRAGMA secure_delete=FAST");
   db.exec(kSchema);
   {
     sqlite::Stmt st(db, "SELECT count(*) FROM meta WHERE key = 'next_seq'");

@@ -17,6 +17,14 @@ namespace edgesync::agent {
 // floor beyond it) is damaged, not data: 2^62 is ~146,000 years of 1M records a second.
 inline constexpr std::uint64_t kSeqLimit = std::uint64_t{1} << 62;
 
+// Write amplification on an SD card (bench/p5_wear.sh, docs/benchmarks.md P5): a new file gets
+// 1 KiB pages (each commit rewrites its last, partly filled pages: 4 KiB pages wrote ~4x more per
+// commit), and the writer checkpoints every kWalCheckpointPages pages (4 MiB of WAL, as SQLite's
+// default of 1000 4 KiB pages; pages rewritten meanwhile are copied back once). An existing file
+// keeps its page size (changing it needs a VACUUM).
+inline constexpr int kNewFilePageSize = 1024;
+inline constexpr int kWalCheckpointPages = 4000;
+
 struct StoreOpenResult {
   bool fresh = false;          // the database had no sequence state (new, deleted, quarantined)
   std::string quarantined_to;  // non-empty when a bad file was moved aside

@@ -63,7 +63,7 @@ std::int64_t SqliteBuffer::usable_disk_bytes() {
   if (free < 0) return -1;
   // What the file system will have to hold besides today's files: the pages committed to the
   // WAL beyond the database file's end (written there at the next checkpoint), and the WAL
-  // growing to its usual size (auto-checkpoint at 1000 pages plus one large transaction).
+  // growing to its usual size (auto-checkpoint at kWalCheckpointPages plus one large transaction).
   std::error_code ec;
   const auto file = std::filesystem::file_size(opts_.path, ec);
   const auto db_file = ec ? 0 : static_cast<std::int64_t>(file);
@@ -71,7 +71,7 @@ std::int64_t SqliteBuffer::usable_disk_bytes() {
   const auto wal = ec ? 0 : static_cast<std::int64_t>(wal_file);
   const auto page = static_cast<std::int64_t>(page_size_);
   const auto logical = static_cast<std::int64_t>(scalar_u64(wdb_, "PRAGMA page_count")) * page;
-  const std::int64_t wal_usual = 1100 * (page + 24);
+  const std::int64_t wal_usual = (kWalCheckpointPages + 100) * (page + 24);
   return free - std::max<std::int64_t>(0, logical - db_file) -
          std::max<std::int64_t>(0, wal_usual - wal);
 }

@@ -108,7 +108,7 @@ TEST_CASE("the buffer options a test builds are the shipped buffer defaults") {
   const edgesync::agent::SqliteBufferOptions built;
   const auto loaded = edgesync::agent::agent_config_from(
       load_string(edgesync::agent::agent_schema(), "agent: {id: a}\nuplink: {hub: 'h:1'}\n", "a"));
-  CHECK(built.commit_delay == std::chrono::milliseconds(20));
+  CHECK(built.commit_delay == std::chrono::milliseconds(1000));
   CHECK(loaded.buffer.commit_delay == built.commit_delay);
   CHECK(loaded.buffer.max_bytes == built.max_bytes);
   CHECK(loaded.buffer.max_age == built.max_age);
@@ -116,7 +116,7 @@ TEST_CASE("the buffer options a test builds are the shipped buffer defaults") {
   CHECK(loaded.buffer.full_policy == built.full_policy);
   const auto* row = edgesync::agent::agent_schema().find("buffer.commit_delay_ms");
   REQUIRE(row != nullptr);
-  CHECK(row->default_value == "20");
+  CHECK(row->default_value == "1000");
 }
 
 TEST_CASE("every default of the agent and hub tables comes from a struct member") {
