@@ -6,8 +6,8 @@
 
 #include <chrono>
 
+#include "cli/time_spec.hpp"
 #include "edgesync/common/status_server.hpp"
-#include "time_spec.hpp"
 
 namespace edgesync::agent {
 namespace {

@@ -9,9 +9,9 @@
 #include <string>
 #include <thread>
 
-#include "buffer.hpp"
-#include "mqtt_ingest.hpp"
-#include "uplink.hpp"
+#include "buffer/buffer.hpp"
+#include "ingest/mqtt_ingest.hpp"
+#include "uplink/uplink.hpp"
 
 namespace prometheus {
 class Registry;

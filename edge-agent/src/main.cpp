@@ -9,13 +9,13 @@
 
 #include "agent_config.hpp"
 #include "agent_monitor.hpp"
-#include "buffer_cli.hpp"
+#include "buffer/sqlite_buffer.hpp"
+#include "cli/buffer_cli.hpp"
 #include "edgesync/common/cli.hpp"
 #include "edgesync/common/logging.hpp"
 #include "edgesync/common/shutdown.hpp"
-#include "mqtt_ingest.hpp"
-#include "sqlite_buffer.hpp"
-#include "uplink.hpp"
+#include "ingest/mqtt_ingest.hpp"
+#include "uplink/uplink.hpp"
 
 namespace {
 

@@ -8,11 +8,11 @@
 #include <set>
 #include <thread>
 
+#include "buffer/sqlite_buffer.hpp"
 #include "fake_sink.hpp"
 #include "process.hpp"
-#include "sqlite_buffer.hpp"
 #include "sync_service.hpp"
-#include "uplink.hpp"
+#include "uplink/uplink.hpp"
 
 using namespace edgesync;
 using namespace std::chrono_literals;

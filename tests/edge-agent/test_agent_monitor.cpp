@@ -6,14 +6,14 @@
 #include <sstream>
 
 #include "agent_monitor.hpp"
+#include "buffer/sqlite_buffer.hpp"
 #include "buffer_support.hpp"
-#include "inspect.hpp"
-#include "mqtt_ingest.hpp"
+#include "cli/inspect.hpp"
+#include "cli/time_spec.hpp"
+#include "ingest/mqtt_ingest.hpp"
 #include "process.hpp"
 #include "services.hpp"
-#include "sqlite_buffer.hpp"
-#include "time_spec.hpp"
-#include "uplink.hpp"
+#include "uplink/uplink.hpp"
 
 using namespace edgesync::agent;
 using namespace std::chrono_literals;

@@ -4,9 +4,9 @@
 
 #include <thread>
 
-#include "mqtt_ingest.hpp"
+#include "buffer/sqlite_buffer.hpp"
+#include "ingest/mqtt_ingest.hpp"
 #include "process.hpp"
-#include "sqlite_buffer.hpp"
 
 using namespace edgesync::agent;
 

@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "sqlite_buffer.hpp"
+#include "buffer/sqlite_buffer.hpp"
 
 namespace edgesync::test {
 

@@ -1,9 +1,9 @@
 // SqliteBuffer: the reader side (its own read-only connection): records for the uplink, stats.
 #include <spdlog/spdlog.h>
 
-#include "record_row.hpp"
-#include "sqlite_buffer.hpp"
-#include "sqlite_buffer_internal.hpp"
+#include "buffer/record_row.hpp"
+#include "buffer/sqlite_buffer.hpp"
+#include "buffer/sqlite_buffer_internal.hpp"
 
 namespace edgesync::agent {
 

@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "buffer/sqlite.hpp"
 #include "record.hpp"
-#include "sqlite.hpp"
 
 namespace edgesync::agent {
 

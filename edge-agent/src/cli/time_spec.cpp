@@ -1,4 +1,4 @@
-#include "time_spec.hpp"
+#include "cli/time_spec.hpp"
 
 #include <charconv>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "mqtt_ingest.hpp"
+#include "ingest/mqtt_ingest.hpp"
 
 #include <cstdlib>
 
@@ -7,9 +7,9 @@
 
 #include <chrono>
 
+#include "cli/time_spec.hpp"
 #include "edgesync/common/mqtt_topic.hpp"
 #include "edgesync/common/secrets.hpp"
-#include "time_spec.hpp"
 
 namespace edgesync::agent {
 namespace {

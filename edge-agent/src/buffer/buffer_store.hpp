@@ -7,9 +7,9 @@
 #include <optional>
 #include <string>
 
-#include "buffer_rescue.hpp"
-#include "disk_reserve.hpp"
-#include "sqlite.hpp"
+#include "buffer/buffer_rescue.hpp"
+#include "buffer/disk_reserve.hpp"
+#include "buffer/sqlite.hpp"
 
 namespace edgesync::agent {
 

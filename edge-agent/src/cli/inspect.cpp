@@ -1,14 +1,14 @@
-#include "inspect.hpp"
+#include "cli/inspect.hpp"
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
 
-#include "buffer.hpp"
-#include "buffer_store.hpp"
-#include "inspect_format.hpp"
-#include "time_spec.hpp"
+#include "buffer/buffer.hpp"
+#include "buffer/buffer_store.hpp"
+#include "cli/inspect_format.hpp"
+#include "cli/time_spec.hpp"
 
 namespace edgesync::agent {
 namespace {

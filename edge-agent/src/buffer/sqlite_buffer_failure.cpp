@@ -7,9 +7,9 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "buffer_rescue.hpp"
-#include "sqlite_buffer.hpp"
-#include "sqlite_buffer_internal.hpp"
+#include "buffer/buffer_rescue.hpp"
+#include "buffer/sqlite_buffer.hpp"
+#include "buffer/sqlite_buffer_internal.hpp"
 
 namespace edgesync::agent {
 

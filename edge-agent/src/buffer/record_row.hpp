@@ -3,8 +3,8 @@
 // and the field CLI share.
 #pragma once
 
+#include "buffer/sqlite.hpp"
 #include "record.hpp"
-#include "sqlite.hpp"
 
 namespace edgesync::agent {
 

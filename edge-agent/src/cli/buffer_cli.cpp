@@ -1,4 +1,4 @@
-#include "buffer_cli.hpp"
+#include "cli/buffer_cli.hpp"
 
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -17,11 +17,11 @@
 #include <utility>
 
 #include "agent_config.hpp"
-#include "buffer_cli_internal.hpp"
+#include "cli/buffer_cli_internal.hpp"
+#include "cli/inspect.hpp"
+#include "cli/inspect_format.hpp"
+#include "cli/time_spec.hpp"
 #include "edgesync/common/shutdown.hpp"
-#include "inspect.hpp"
-#include "inspect_format.hpp"
-#include "time_spec.hpp"
 
 namespace edgesync::agent {
 namespace cli {

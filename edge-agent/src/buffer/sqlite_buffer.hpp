@@ -18,10 +18,10 @@
 #include <thread>
 #include <vector>
 
-#include "buffer.hpp"
-#include "buffer_options.hpp"
-#include "buffer_store.hpp"
-#include "sqlite.hpp"
+#include "buffer/buffer.hpp"
+#include "buffer/buffer_options.hpp"
+#include "buffer/buffer_store.hpp"
+#include "buffer/sqlite.hpp"
 
 namespace edgesync::agent {
 

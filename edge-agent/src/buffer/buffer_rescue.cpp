@@ -1,4 +1,4 @@
-#include "buffer_rescue.hpp"
+#include "buffer/buffer_rescue.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,6 +1,6 @@
-#include "sqlite_buffer.hpp"
+#include "buffer/sqlite_buffer.hpp"
 
-#include "sqlite_buffer_internal.hpp"
+#include "buffer/sqlite_buffer_internal.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "uplink.hpp"
+#include "uplink/uplink.hpp"
 
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
@@ -8,10 +8,10 @@
 #include <deque>
 #include <random>
 
-#include "batch_packer.hpp"
 #include "edgesync/common/backoff.hpp"
 #include "edgesync/common/secrets.hpp"
 #include "edgesync/v1/sync.grpc.pb.h"
+#include "uplink/batch_packer.hpp"
 
 namespace edgesync::agent {
 namespace {

@@ -7,9 +7,9 @@
 #include <utility>
 #include <vector>
 
+#include "buffer/sqlite.hpp"
+#include "buffer/sqlite_buffer.hpp"
 #include "record.hpp"
-#include "sqlite.hpp"
-#include "sqlite_buffer.hpp"
 
 namespace edgesync::agent {
 namespace sqlite_buffer_detail {

@@ -1,4 +1,4 @@
-#include "buffer_store.hpp"
+#include "buffer/buffer_store.hpp"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>

@@ -1,4 +1,4 @@
-#include "sqlite.hpp"
+#include "buffer/sqlite.hpp"
 
 namespace edgesync::agent::sqlite {
 

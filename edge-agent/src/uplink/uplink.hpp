@@ -13,8 +13,8 @@
 #include <thread>
 
 #include "agent_config.hpp"
-#include "buffer.hpp"
-#include "byte_bucket.hpp"
+#include "buffer/buffer.hpp"
+#include "uplink/byte_bucket.hpp"
 
 namespace grpc {
 class ClientContext;

@@ -4,10 +4,10 @@
 #include <chrono>
 #include <iostream>
 
-#include "buffer_cli_internal.hpp"
-#include "inspect.hpp"
-#include "inspect_format.hpp"
-#include "time_spec.hpp"
+#include "cli/buffer_cli_internal.hpp"
+#include "cli/inspect.hpp"
+#include "cli/inspect_format.hpp"
+#include "cli/time_spec.hpp"
 
 namespace edgesync::agent::cli {
 namespace {

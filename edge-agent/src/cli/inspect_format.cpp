@@ -1,9 +1,9 @@
-#include "inspect_format.hpp"
+#include "cli/inspect_format.hpp"
 
 #include <array>
 #include <cstdio>
 
-#include "time_spec.hpp"
+#include "cli/time_spec.hpp"
 
 namespace edgesync::agent {
 namespace {

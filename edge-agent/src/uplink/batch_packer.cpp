@@ -1,4 +1,4 @@
-#include "batch_packer.hpp"
+#include "uplink/batch_packer.hpp"
 
 #include <new>
 #include <stdexcept>

@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "inspect.hpp"
-#include "record_row.hpp"
+#include "buffer/record_row.hpp"
+#include "cli/inspect.hpp"
 
 namespace edgesync::agent {
 namespace {

@@ -1,4 +1,4 @@
-#include "disk_reserve.hpp"
+#include "buffer/disk_reserve.hpp"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>

@@ -3,8 +3,8 @@
 
 #include <thread>
 
-#include "sqlite_buffer.hpp"
-#include "sqlite_buffer_internal.hpp"
+#include "buffer/sqlite_buffer.hpp"
+#include "buffer/sqlite_buffer_internal.hpp"
 
 namespace edgesync::agent {
 

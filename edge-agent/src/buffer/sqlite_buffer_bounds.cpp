@@ -3,9 +3,9 @@
 
 #include <filesystem>
 
-#include "disk_reserve.hpp"
-#include "sqlite_buffer.hpp"
-#include "sqlite_buffer_internal.hpp"
+#include "buffer/disk_reserve.hpp"
+#include "buffer/sqlite_buffer.hpp"
+#include "buffer/sqlite_buffer_internal.hpp"
 
 namespace edgesync::agent {
 

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "agent_config.hpp"
-#include "buffer.hpp"
+#include "buffer/buffer.hpp"
 
 namespace mqtt {
 class async_client;
