@@ -13,6 +13,7 @@
 #include "ingest/mqtt_ingest.hpp"
 #include "process.hpp"
 #include "services.hpp"
+#include "unix_clock.hpp"
 #include "uplink/uplink.hpp"
 
 using namespace edgesync::agent;

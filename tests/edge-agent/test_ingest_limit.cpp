@@ -27,7 +27,7 @@ struct Fixture {
     ingest = std::make_unique<MqttIngest>(m, *buffer);
   }
   std::uint64_t oversize() {
-    return buffer->stats().dropped[static_cast<int>(DropReason::kOversize)];
+    return buffer->stats().dropped[drop_index(DropReason::kOversize)];
   }
   std::filesystem::path dir;
   std::unique_ptr<SqliteBuffer> buffer;

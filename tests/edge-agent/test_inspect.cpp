@@ -14,6 +14,7 @@
 #include "cli/inspect_format.hpp"
 #include "cli/time_spec.hpp"
 #include "process.hpp"
+#include "unix_clock.hpp"
 
 using namespace edgesync::agent;
 using namespace std::chrono_literals;

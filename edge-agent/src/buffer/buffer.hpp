@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "buffer/drop_reason.hpp"
 #include "record.hpp"
 
 namespace edgesync::agent {
@@ -23,27 +24,6 @@ enum class AppendStatus {
   kStopped,   // the buffer is shutting down; the message was not accepted
   kFailed,    // the buffer file failed for good (BufferStats::failed); the message was not stored
 };
-
-// Why a record was dropped without an ack. Every drop is deliberate and counted (persisted in meta
-// `dropped_<name>`, exported as edgesync_agent_records_dropped_total{reason="<name>"}).
-enum class DropReason { kOldest, kExpired, kOversize, kDiskFull };
-inline constexpr int kDropReasons = 4;  // the values of DropReason, 0 .. kDropReasons - 1
-// Records deleted by `edge-agent buffer purge`: counted by the CLI itself (meta dropped_purge), so
-// not a DropReason of the running agent, but shown beside them under this name.
-inline constexpr const char* kPurgeDropName = "purge";
-inline constexpr const char* drop_reason_name(DropReason r) {
-  switch (r) {
-    case DropReason::kOldest:
-      return "oldest";
-    case DropReason::kExpired:
-      return "expired";
-    case DropReason::kOversize:
-      return "oversize";
-    case DropReason::kDiskFull:
-      return "disk_full";
-  }
-  return "?";
-}
 
 struct BufferStats {
   std::uint64_t records = 0;       // stored now

@@ -1,5 +1,7 @@
 #include "buffer/buffer_store.hpp"
 
+#include "buffer/drop_reason.hpp"
+
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -39,10 +41,16 @@ CREATE TABLE IF NOT EXISTS dead_letter(
   reason TEXT NOT NULL,
   dead_lettered_ns INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('epoch', 0), ('schema_version', 1),
-  ('dropped_oldest', 0), ('dropped_expired', 0), ('dropped_oversize', 0), ('dropped_purge', 0),
-  ('dropped_disk_full', 0), ('quarantined_files', 0), ('dead_lettered', 0),
-  ('dead_letter_purged', 0);
+  ('quarantined_files', 0), ('dead_lettered', 0), ('dead_letter_purged', 0);
 )sql";
+
+// The meta rows of the drop counters: one per DropReason, and purge.
+std::string drop_counter_rows_sql() {
+  std::string sql =
+      "INSERT OR IGNORE INTO meta(key, value) VALUES ('" + drop_meta_key(kPurgeDropName) + "', 0)";
+  for (const DropReason r : kAllDropReasons) sql += ", ('" + drop_meta_key(r) + "', 0)";
+  return sql;
+}
 
 // "" when the file is usable, else why not; `full` is set when the check failed for a full disk.
 struct CheckResult {
@@ -156,6 +164,7 @@ sqlite::Db open_once(const std::string& path, bool synchronous_full, bool check,
   db.exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   db.exec("PRAGMA journal_size_limit=67108864");  // WAL shrinks back to 64 MiB after checkpoints
   db.exec(kSchema);
+  db.exec(drop_counter_rows_sql());
   {
     sqlite::Stmt st(db, "SELECT count(*) FROM meta WHERE key = 'next_seq'");
     result->fresh = st.step() == SQLITE_ROW && st.int64(0) == 0;

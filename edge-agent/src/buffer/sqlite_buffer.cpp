@@ -1,5 +1,6 @@
 #include "buffer/sqlite_buffer.hpp"
 
+#include "buffer/record_row.hpp"
 #include "buffer/sqlite_buffer_internal.hpp"
 
 #include <spdlog/spdlog.h>
@@ -16,7 +17,7 @@ namespace {
 
 sqlite::Db open_reader(const std::string& path) {
   sqlite::Db db(path, SQLITE_OPEN_READONLY);
-  db.exec("PRAGMA busy_timeout=10000");
+  db.busy_timeout(sqlite::kWriterBusyTimeoutMs);
   return db;
 }
 
@@ -34,14 +35,12 @@ SqliteBuffer::SqliteBuffer(SqliteBufferOptions opts)
       set_next_(wdb_, "INSERT OR REPLACE INTO meta(key, value) VALUES ('next_seq', ?1)"),
       add_counter_(wdb_, "UPDATE meta SET value = value + ?2 WHERE key = ?1"),
       set_state_(wdb_, "INSERT OR REPLACE INTO state(key, value) VALUES (?1, ?2)"),
-      oldest_(wdb_,
-              "SELECT seq, received_ns, length(payload) + length(topic) + length(device_id) + 32 "
-              "FROM records WHERE seq > ?1 ORDER BY seq LIMIT 512"),
+      oldest_(wdb_, "SELECT seq, received_ns, " + record_cost_sql() +
+                        " FROM records WHERE seq > ?1 ORDER BY seq LIMIT 512"),
       floor_(opts_.path),
       rdb_(open_reader(opts_.path)),
-      select_(rdb_,
-              "SELECT seq, device_id, topic, payload, received_ns, qos FROM records "
-              "WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+      select_(rdb_, std::string("SELECT ") + kRecordColumns +
+                        " FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
       min_seq_(rdb_, "SELECT min(seq) FROM records") {
   if (opts_.max_page_count > 0) {
     wdb_.exec("PRAGMA max_page_count=" + std::to_string(opts_.max_page_count));
@@ -65,10 +64,10 @@ SqliteBuffer::SqliteBuffer(SqliteBufferOptions opts)
   low_water_ = std::max<std::uint64_t>(opts_.disk_reserve_bytes, 1u << 20);
   epoch_ = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'epoch'");
   committed_seq_ = next_seq_ - 1;
-  for (int r = 0; r < kReasons; ++r) {
+  for (const DropReason r : kAllDropReasons) {
     sqlite::Stmt st(wdb_, "SELECT value FROM meta WHERE key = ?1");
-    st.bind(1, std::string_view(kDropKeys[r]));
-    dropped_[r] = st.step() == SQLITE_ROW ? static_cast<std::uint64_t>(st.int64(0)) : 0;
+    st.bind(1, drop_meta_key(r));
+    dropped_[drop_index(r)] = st.step() == SQLITE_ROW ? static_cast<std::uint64_t>(st.int64(0)) : 0;
   }
   quarantined_ = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'quarantined_files'");
   dead_lettered_ = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'dead_lettered'");
@@ -171,7 +170,8 @@ void SqliteBuffer::writer_loop() {
       pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
       w.ack = requested_ack_;
       w.state.swap(pending_state_);
-      for (int r = 0; r < kReasons; ++r) std::swap(w.external_drops[r], pending_drops_[r]);
+      for (std::size_t r = 0; r < kDropReasons; ++r)
+        std::swap(w.external_drops[r], pending_drops_[r]);
     }
     if (opts_.max_age.count() > 0 && clock::now() >= next_expiry) {
       w.expire = true;
@@ -234,7 +234,7 @@ void SqliteBuffer::finish(Work& w, bool ok, int& failures) {
   pending_.insert(pending_.begin(), std::make_move_iterator(w.batch.begin()),
                   std::make_move_iterator(w.batch.end()));
   for (auto& kv : w.state) pending_state_.push_back(std::move(kv));
-  for (int r = 0; r < kReasons; ++r) pending_drops_[r] += w.external_drops[r];
+  for (std::size_t r = 0; r < kDropReasons; ++r) pending_drops_[r] += w.external_drops[r];
   ++failures;
 }
 
@@ -293,14 +293,9 @@ bool SqliteBuffer::commit(Work& w) {
     ++next;
   }
   if (w.ack > 0) {
-    sqlite::Stmt cnt(wdb_,
-                     "SELECT count(*), coalesce(sum(length(payload) + length(topic) + "
-                     "length(device_id) + 32), 0) FROM records WHERE seq <= ?1");
-    cnt.bind(1, static_cast<std::int64_t>(w.ack));
-    if (cnt.step() == SQLITE_ROW) {
-      w.acked_records = static_cast<std::uint64_t>(cnt.int64(0));
-      w.acked_bytes = static_cast<std::uint64_t>(cnt.int64(1));
-    }
+    const PrefixCost acked = prefix_cost(w.ack);
+    w.acked_records = acked.records;
+    w.acked_bytes = acked.bytes;
     if (w.acked_records > 0) {
       sqlite::StmtScope scope(delete_);
       delete_.bind(1, static_cast<std::int64_t>(w.ack));
@@ -309,11 +304,13 @@ bool SqliteBuffer::commit(Work& w) {
   }
   std::uint64_t freed = w.acked_bytes;
   if (!enforce_bounds(w, &freed)) return fail("DELETE (bounds)");
-  for (int r = 0; r < kReasons; ++r) {
+  for (const DropReason reason : kAllDropReasons) {
+    const std::size_t r = drop_index(reason);
     const std::uint64_t n = w.external_drops[r] + w.dropped[r];
     if (n == 0) continue;
+    const std::string key = drop_meta_key(reason);
     sqlite::StmtScope scope(add_counter_);
-    add_counter_.bind(1, std::string_view(kDropKeys[r]));
+    add_counter_.bind(1, std::string_view(key));
     add_counter_.bind(2, static_cast<std::int64_t>(n));
     if ((w.rc = add_counter_.step()) != SQLITE_DONE) return fail("UPDATE counters");
   }
@@ -347,12 +344,13 @@ bool SqliteBuffer::commit(Work& w) {
   // Drops are logged at most every 10 s (a full buffer under load drops at every commit).
   const auto now = std::chrono::steady_clock::now();
   const bool log_now = now >= next_drop_log_;
-  for (int r = 0; r < kReasons; ++r) {
+  for (const DropReason reason : kAllDropReasons) {
+    const std::size_t r = drop_index(reason);
     dropped_[r] += w.external_drops[r] + w.dropped[r];
     unlogged_drops_[r] += w.dropped[r];
     if (log_now && unlogged_drops_[r] > 0) {
       spdlog::warn("buffer: dropped {} records ({}) to stay within bounds{}", unlogged_drops_[r],
-                   drop_reason_name(static_cast<DropReason>(r)),
+                   drop_reason_name(reason),
                    next_drop_log_.time_since_epoch().count() == 0 ? "" : " (in the last 10 s)");
       unlogged_drops_[r] = 0;
       next_drop_log_ = now + std::chrono::seconds(10);
@@ -386,7 +384,7 @@ bool SqliteBuffer::wait_for_records(std::uint64_t after, std::chrono::millisecon
 void SqliteBuffer::record_drop(DropReason reason, std::uint64_t n) {
   {
     std::lock_guard lk(mu_);
-    pending_drops_[static_cast<int>(reason)] += n;
+    pending_drops_[drop_index(reason)] += n;
   }
   work_cv_.notify_one();
 }

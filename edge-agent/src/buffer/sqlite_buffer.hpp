@@ -21,14 +21,10 @@
 #include "buffer/buffer.hpp"
 #include "buffer/buffer_options.hpp"
 #include "buffer/buffer_store.hpp"
+#include "buffer/record_cost.hpp"
 #include "buffer/sqlite.hpp"
 
 namespace edgesync::agent {
-
-// Bytes a record counts against buffer.max_bytes: payload, topic, device id and row overhead.
-inline std::uint64_t record_cost(std::size_t payload, std::size_t topic, std::size_t device) {
-  return payload + topic + device + 32;
-}
 
 class SqliteBuffer final : public Buffer {
  public:
@@ -77,6 +73,11 @@ class SqliteBuffer final : public Buffer {
   // Free bytes on the buffer's file system minus what the WAL and the next checkpoint will
   // still take (under wmu_); -1 when unknown.
   std::int64_t usable_disk_bytes();
+  // Records with seq <= through and their record_cost() total (under wmu_).
+  struct PrefixCost {
+    std::uint64_t records = 0, bytes = 0;
+  };
+  PrefixCost prefix_cost(std::uint64_t through);
   std::uint64_t drop_prefix(std::uint64_t max_seq_inclusive, DropReason reason, Work& w);
   void maintenance();
   void refresh_accounting();
@@ -102,7 +103,7 @@ class SqliteBuffer final : public Buffer {
   std::condition_variable work_cv_, committed_cv_;
   std::vector<IncomingMessage> pending_;
   std::vector<std::pair<std::string, std::string>> pending_state_;
-  std::uint64_t pending_drops_[4] = {};
+  std::uint64_t pending_drops_[kDropReasons] = {};
   std::uint64_t appended_ = 0, committed_ = 0;  // append tickets
   std::uint64_t requested_ack_ = 0, applied_ack_ = 0;
   std::uint64_t committed_seq_ = 0;  // highest committed seq
@@ -116,7 +117,7 @@ class SqliteBuffer final : public Buffer {
   std::atomic<std::uint64_t> stored_records_{0}, stored_bytes_{0};
   std::atomic<std::int64_t> oldest_ns_{0};
   std::atomic<std::uint64_t> committed_total_{0}, acked_total_{0}, commit_errors_{0}, commits_{0};
-  std::atomic<std::uint64_t> dropped_[4] = {};
+  std::atomic<std::uint64_t> dropped_[kDropReasons] = {};
   std::atomic<std::uint64_t> quarantined_{0};
   std::atomic<std::uint64_t> purged_{0};  // by the field CLI: read back by refresh_accounting()
   std::atomic<bool> disk_full_{false};
@@ -124,7 +125,7 @@ class SqliteBuffer final : public Buffer {
   std::chrono::steady_clock::time_point next_space_check_{};  // writer thread only
   std::chrono::steady_clock::time_point next_drop_log_{};     // under wmu_
   std::chrono::steady_clock::time_point next_vacuum_{};       // under wmu_
-  std::uint64_t unlogged_drops_[4] = {};                      // under wmu_
+  std::uint64_t unlogged_drops_[kDropReasons] = {};           // under wmu_
   std::atomic<bool> emergency_{false};  // SQLITE_FULL seen: drop a tenth (drop-oldest)
   std::thread writer_;
 };

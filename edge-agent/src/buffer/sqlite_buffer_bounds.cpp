@@ -11,19 +11,21 @@ namespace edgesync::agent {
 
 using namespace sqlite_buffer_detail;
 
-std::uint64_t SqliteBuffer::drop_prefix(std::uint64_t through, DropReason reason, Work& w) {
-  sqlite::Stmt st(wdb_,
-                  "SELECT count(*), coalesce(sum(length(payload) + length(topic) + "
-                  "length(device_id) + 32), 0) FROM records WHERE seq <= ?1");
+SqliteBuffer::PrefixCost SqliteBuffer::prefix_cost(std::uint64_t through) {
+  sqlite::Stmt st(wdb_, "SELECT count(*), coalesce(sum(" + record_cost_sql() +
+                            "), 0) FROM records WHERE seq <= ?1");
   st.bind(1, static_cast<std::int64_t>(through));
-  if (st.step() != SQLITE_ROW) return 0;
-  const auto n = static_cast<std::uint64_t>(st.int64(0));
-  const auto bytes = static_cast<std::uint64_t>(st.int64(1));
+  if (st.step() != SQLITE_ROW) return {};
+  return {static_cast<std::uint64_t>(st.int64(0)), static_cast<std::uint64_t>(st.int64(1))};
+}
+
+std::uint64_t SqliteBuffer::drop_prefix(std::uint64_t through, DropReason reason, Work& w) {
+  const auto [n, bytes] = prefix_cost(through);
   if (n == 0) return 0;
   sqlite::StmtScope scope(delete_);
   delete_.bind(1, static_cast<std::int64_t>(through));
   if ((w.rc = delete_.step()) != SQLITE_DONE) return 0;
-  w.dropped[static_cast<int>(reason)] += n;
+  w.dropped[drop_index(reason)] += n;
   w.dropped_records += n;
   w.dropped_bytes += bytes;
   return n;
@@ -51,7 +53,7 @@ bool SqliteBuffer::enforce_bounds(Work& w, std::uint64_t* freed) {
   };
   if (w.expire) {
     const std::int64_t cutoff =
-        now_ns() - std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.max_age).count();
+        now_unix_ns() - std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.max_age).count();
     if (auto last = scan_prefix([&](std::int64_t ns, std::uint64_t) { return ns < cutoff; })) {
       drop_prefix(last, DropReason::kExpired, w);
       if (w.rc != SQLITE_DONE && w.rc != SQLITE_OK) return false;
@@ -93,15 +95,15 @@ bool SqliteBuffer::enforce_bounds(Work& w, std::uint64_t* freed) {
 void SqliteBuffer::refresh_accounting() {
   std::lock_guard wl(wmu_);
   sqlite::Stmt st(wdb_,
-                  "SELECT count(*), coalesce(sum(length(payload) + length(topic) + "
-                  "length(device_id) + 32), 0) FROM records");
+                  "SELECT count(*), coalesce(sum(" + record_cost_sql() + "), 0) FROM records");
   if (st.step() == SQLITE_ROW) {
     stored_records_ = static_cast<std::uint64_t>(st.int64(0));
     stored_bytes_ = static_cast<std::uint64_t>(st.int64(1));
   }
   sqlite::Stmt o(wdb_, "SELECT received_ns FROM records ORDER BY seq LIMIT 1");
   oldest_ns_ = o.step() == SQLITE_ROW ? o.int64(0) : 0;
-  purged_ = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'dropped_purge'");
+  purged_ = scalar_u64(
+      wdb_, ("SELECT value FROM meta WHERE key = '" + drop_meta_key(kPurgeDropName) + "'").c_str());
 }
 
 void SqliteBuffer::maintenance() {

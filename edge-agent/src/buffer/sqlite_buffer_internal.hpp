@@ -7,26 +7,18 @@
 #include <utility>
 #include <vector>
 
+#include "buffer/record_cost.hpp"
 #include "buffer/sqlite.hpp"
 #include "buffer/sqlite_buffer.hpp"
 #include "record.hpp"
+#include "unix_clock.hpp"
 
 namespace edgesync::agent {
 namespace sqlite_buffer_detail {
 
-constexpr int kReasons = 4;
-constexpr const char* kDropKeys[kReasons] = {"dropped_oldest", "dropped_expired",
-                                             "dropped_oversize", "dropped_disk_full"};
-
 inline std::uint64_t scalar_u64(const sqlite::Db& db, const char* sql) {
   sqlite::Stmt st(db, sql);
   return st.step() == SQLITE_ROW ? static_cast<std::uint64_t>(st.int64(0)) : 0;
-}
-
-inline std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 }  // namespace sqlite_buffer_detail
@@ -35,7 +27,7 @@ struct SqliteBuffer::Work {
   std::vector<IncomingMessage> batch;
   std::uint64_t ack = 0;
   std::vector<std::pair<std::string, std::string>> state;
-  std::uint64_t external_drops[sqlite_buffer_detail::kReasons] = {};
+  std::uint64_t external_drops[kDropReasons] = {};
   bool expire = false;
   std::uint64_t emergency_drop_records = 0;  // disk full under drop-oldest
   std::uint64_t space_drop_bytes = 0;        // low on disk: free this many bytes of pages first
@@ -43,8 +35,7 @@ struct SqliteBuffer::Work {
   std::uint64_t vacuum_pages = 0;            // hand this many free pages back (reserve)
   // Filled by commit():
   std::uint64_t added_bytes = 0, acked_records = 0, acked_bytes = 0;
-  std::uint64_t dropped[sqlite_buffer_detail::kReasons] = {}, dropped_records = 0,
-                dropped_bytes = 0;
+  std::uint64_t dropped[kDropReasons] = {}, dropped_records = 0, dropped_bytes = 0;
   int rc = SQLITE_OK;
 };
 

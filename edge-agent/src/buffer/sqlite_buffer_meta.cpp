@@ -13,10 +13,7 @@ using namespace sqlite_buffer_detail;
 std::uint64_t SqliteBuffer::next_epoch() {
   std::lock_guard wl(wmu_);
   // max(previous + 1, wall clock ms): grows across restarts and also after the file was replaced.
-  const auto now_ms =
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch())
-                                     .count());
+  const auto now_ms = static_cast<std::uint64_t>(now_unix_ns() / 1'000'000);
   const std::uint64_t want = std::max(epoch_ + 1, now_ms);
   std::string why;
   try {
@@ -61,8 +58,10 @@ int SqliteBuffer::evict_dead_letters(std::uint64_t* evicted) {
   // Newest first, keep what fits into the limit; the older rest goes, counted.
   sqlite::Stmt del(wdb_,
                    "DELETE FROM dead_letter WHERE seq <= (SELECT max(seq) FROM (SELECT seq, "
-                   "sum(length(payload) + length(topic) + length(device_id) + length(reason) + "
-                   "32) OVER (ORDER BY seq DESC) AS kept FROM dead_letter) WHERE kept > ?1)");
+                   "sum(" +
+                       record_cost_sql() +
+                       " + length(reason)) OVER (ORDER BY seq DESC) AS kept FROM dead_letter) "
+                       "WHERE kept > ?1)");
   del.bind(1, static_cast<std::int64_t>(dead_letter_limit()));
   int rc = del.step();
   if (rc != SQLITE_DONE) return rc;
@@ -84,9 +83,7 @@ bool SqliteBuffer::dead_letter(std::uint64_t seq, std::string_view reason) {
     int rc = wdb_.try_exec("BEGIN IMMEDIATE");
     std::uint64_t moved = 0, bytes = 0, evicted = 0;
     if (rc == SQLITE_OK) {
-      sqlite::Stmt cost(wdb_,
-                        "SELECT length(payload) + length(topic) + length(device_id) + 32 FROM "
-                        "records WHERE seq = ?1");
+      sqlite::Stmt cost(wdb_, "SELECT " + record_cost_sql() + " FROM records WHERE seq = ?1");
       cost.bind(1, static_cast<std::int64_t>(seq));
       if ((rc = cost.step()) == SQLITE_ROW) {
         bytes = static_cast<std::uint64_t>(cost.int64(0));
@@ -96,7 +93,7 @@ bool SqliteBuffer::dead_letter(std::uint64_t seq, std::string_view reason) {
                          "topic, payload, received_ns, qos, ?2, ?3 FROM records WHERE seq = ?1");
         ins.bind(1, static_cast<std::int64_t>(seq));
         ins.bind(2, reason);
-        ins.bind(3, now_ns());
+        ins.bind(3, now_unix_ns());
         sqlite::Stmt del(wdb_, "DELETE FROM records WHERE seq = ?1");
         del.bind(1, static_cast<std::int64_t>(seq));
         sqlite::Stmt bump(wdb_, "UPDATE meta SET value = value + 1 WHERE key = 'dead_lettered'");

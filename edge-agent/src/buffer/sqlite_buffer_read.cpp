@@ -50,7 +50,7 @@ BufferStats SqliteBuffer::stats() {
   s.commits = commits_.load();
   s.acked_total = acked_total_.load();
   s.commit_errors = commit_errors_.load();
-  for (int r = 0; r < kReasons; ++r) s.dropped[r] = dropped_[r].load();
+  for (std::size_t r = 0; r < kDropReasons; ++r) s.dropped[r] = dropped_[r].load();
   s.quarantined_files = quarantined_.load();
   s.purged = purged_.load();
   s.full = opts_.max_bytes > 0 && s.stored_bytes >= opts_.max_bytes;

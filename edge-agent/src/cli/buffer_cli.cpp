@@ -22,6 +22,7 @@
 #include "cli/inspect_format.hpp"
 #include "cli/time_spec.hpp"
 #include "edgesync/common/shutdown.hpp"
+#include "unix_clock.hpp"
 
 namespace edgesync::agent {
 namespace cli {

@@ -8,6 +8,7 @@
 #include "cli/inspect.hpp"
 #include "cli/inspect_format.hpp"
 #include "cli/time_spec.hpp"
+#include "unix_clock.hpp"
 
 namespace edgesync::agent::cli {
 namespace {

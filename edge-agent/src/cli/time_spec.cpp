@@ -180,10 +180,4 @@ std::string iso8601_utc(std::int64_t unix_ns, int frac_digits) {
   return out;
 }
 
-std::int64_t now_unix_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace edgesync::agent

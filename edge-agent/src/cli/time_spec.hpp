@@ -26,6 +26,4 @@ std::int64_t parse_time_spec(std::string_view text, std::int64_t now_unix_ns);
 // "2026-11-25T10:00:00.123Z" (frac_digits 0..9 digits after the second).
 std::string iso8601_utc(std::int64_t unix_ns, int frac_digits = 3);
 
-std::int64_t now_unix_ns();
-
 }  // namespace edgesync::agent

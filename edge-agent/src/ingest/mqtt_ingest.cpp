@@ -7,9 +7,9 @@
 
 #include <chrono>
 
-#include "cli/time_spec.hpp"
 #include "edgesync/common/mqtt_topic.hpp"
 #include "edgesync/common/secrets.hpp"
+#include "unix_clock.hpp"
 
 namespace edgesync::agent {
 namespace {

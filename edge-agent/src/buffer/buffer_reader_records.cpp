@@ -1,9 +1,11 @@
-// Record queries of the field-tech CLI: count, paged reads, tail, chunked purge.
+// The buffer reader's record queries (used by the field CLI): count, paged reads, tail, chunked
+// purge.
 #include <algorithm>
 #include <stdexcept>
 
+#include "buffer/buffer_reader.hpp"
+#include "buffer/drop_reason.hpp"
 #include "buffer/record_row.hpp"
-#include "cli/inspect.hpp"
 
 namespace edgesync::agent {
 namespace {
@@ -21,22 +23,13 @@ void bind_filter(sqlite::Stmt& st, const RecordFilter& f, std::uint64_t after) {
   if (f.max_seq) st.bind(5, static_cast<std::int64_t>(*f.max_seq));
 }
 
-StoredRecord row(const sqlite::Stmt& st, bool dead_letter) {
-  StoredRecord r = record_from_row(st);
-  if (dead_letter) {
-    r.dead_letter_reason = st.text(6);
-    r.dead_lettered_unix_ns = st.int64(7);
-  }
-  return r;
-}
-
 const char* table(bool dead_letter) {
   return dead_letter ? " FROM dead_letter" : " FROM records";
 }
 
 std::string columns(bool dead_letter) {
-  return std::string("SELECT seq, device_id, topic, payload, received_ns, qos") +
-         (dead_letter ? ", reason, dead_lettered_ns" : "") + table(dead_letter);
+  return std::string("SELECT ") + (dead_letter ? kDeadLetterColumns : kRecordColumns) +
+         table(dead_letter);
 }
 
 // Files of agents older than the dead-letter table have none: an empty one reads the same.
@@ -91,7 +84,7 @@ std::optional<StoredRecord> RecordPager::next() {
     bind_filter(st_, f_, after_);
     st_.bind(6, static_cast<std::int64_t>(page_));
     int rc;
-    while ((rc = st_.step()) == SQLITE_ROW) buf_.push_back(row(st_, f_.dead_letter));
+    while ((rc = st_.step()) == SQLITE_ROW) buf_.push_back(record_from_row(st_, f_.dead_letter));
     if (rc != SQLITE_DONE) {
       throw sqlite::Error(rc, "reading records failed on '" + db_->path() + "': " + db_->errmsg());
     }
@@ -107,7 +100,7 @@ std::vector<StoredRecord> tail_records(const sqlite::Db& db, std::size_t n, bool
   st.bind(1, static_cast<std::int64_t>(n));
   std::vector<StoredRecord> out;
   int rc;
-  while ((rc = st.step()) == SQLITE_ROW) out.push_back(row(st, dead_letter));
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(record_from_row(st, dead_letter));
   check_done(rc, db, "tail");
   std::reverse(out.begin(), out.end());
   return out;
@@ -117,7 +110,7 @@ std::uint64_t purge_records(const std::string& db_path, const RecordFilter& f, s
                             const std::function<void(std::uint64_t)>& on_chunk) {
   sqlite::Db db = open_buffer(db_path, true);
   require_table(db, f.dead_letter);
-  const std::string counter = f.dead_letter ? "dead_letter_purged" : "dropped_purge";
+  const std::string counter = f.dead_letter ? "dead_letter_purged" : drop_meta_key(kPurgeDropName);
   // The next chunk's upper seq is found by a plain read (no lock); the write transaction then
   // only walks the seq range (after, hi], so a sparse filter never holds the lock for a scan.
   sqlite::Stmt bound(db, std::string("SELECT max(seq) FROM (SELECT seq") + table(f.dead_letter) +
