@@ -25,7 +25,7 @@ namespace edgesync::agent {
 class AgentMonitor {
  public:
   struct Sources {
-    Buffer& buffer;
+    BufferMonitor& buffer;
     const MqttIngest& ingest;
     const Uplink& uplink;
     std::string mqtt_uri, hub;

@@ -1,5 +1,5 @@
-// The seam between ingest, storage and uplink. SqliteBuffer is the product implementation; tests
-// can wrap it to inject faults.
+// The seams between ingest, storage, uplink and the monitor: one interface per user.
+// SqliteBuffer is the product implementation; tests can wrap a side to inject faults.
 #pragma once
 
 #include <chrono>
@@ -46,13 +46,26 @@ struct BufferStats {
   std::string failure;     // why, when failed
 };
 
-class Buffer {
+// The buffer as each of its users sees it. SqliteBuffer implements all three; a test wraps only
+// the side it needs, and every method is pure, so a wrapper cannot swallow a call by accident.
+
+// Ingest's side: messages in, and drops decided before the buffer.
+class BufferWriter {
  public:
-  virtual ~Buffer() = default;
+  virtual ~BufferWriter() = default;
 
   // Takes ownership of the message. Returns once it is committed, or (with a commit window > 0)
   // once it is queued and fewer than `window` messages are waiting for their commit.
   virtual AppendStatus append(IncomingMessage msg) = 0;
+
+  // Counts drops decided outside the buffer (e.g. oversized MQTT messages); persisted.
+  virtual void record_drop(DropReason reason, std::uint64_t n) = 0;
+};
+
+// The uplink's side: committed records out, acks and dead letters back, the session's identity.
+class BufferReader {
+ public:
+  virtual ~BufferReader() = default;
 
   // Up to max_records committed records with seq > after, ascending, stopping early when the
   // payload total would pass max_bytes (at least one record is returned when any exists).
@@ -78,20 +91,25 @@ class Buffer {
   // sequence floor, like the seq high-water mark). Sent in the hello so a hub can tell two
   // buffers under one agent id apart.
   virtual std::string buffer_id() = 0;
+
   // The hub refused record `seq` for a permanent reason (e.g. too large for Kafka): move it
   // into the dead-letter table (kept for the field tech, never resent), counted. Call before
   // the ack that covers `seq`. True when moved or not stored (nothing to do); false when the
   // move failed (disk full, I/O): the record is still stored, and the caller must not ack it.
   virtual bool dead_letter(std::uint64_t seq, std::string_view reason) = 0;
+};
+
+// The monitor's side: figures to export, and the agent's state for the field CLI.
+class BufferMonitor {
+ public:
+  virtual ~BufferMonitor() = default;
 
   virtual BufferStats stats() = 0;
 
-  // Counts drops decided outside the buffer (e.g. oversized MQTT messages); persisted.
-  virtual void record_drop(DropReason, std::uint64_t) {}
   // Agent state for the field CLI (`buffer status`): written with the next commit.
   // By value: a sink parameter, the implementations move from it.
   // NOLINTNEXTLINE(performance-unnecessary-value-param)
-  virtual void publish_state(std::vector<std::pair<std::string, std::string>>) {}
+  virtual void publish_state(std::vector<std::pair<std::string, std::string>> kv) = 0;
 };
 
 }  // namespace edgesync::agent

@@ -16,7 +16,6 @@
 
 namespace edgesync::agent {
 
-
 // What the agent reports about itself in the `state` table (absent in files of older agents).
 struct AgentState {
   bool table_present = false;

@@ -35,10 +35,16 @@ inline constexpr const char* kPurgeDropName = "purge";
 
 // The meta key a drop count is persisted under: "dropped_" + name.
 inline constexpr const char* kDropMetaPrefix = "dropped_";
-inline std::string drop_meta_key(const char* name) { return std::string(kDropMetaPrefix) + name; }
-inline std::string drop_meta_key(DropReason r) { return drop_meta_key(drop_reason_name(r)); }
+inline std::string drop_meta_key(const char* name) {
+  return std::string(kDropMetaPrefix) + name;
+}
+inline std::string drop_meta_key(DropReason r) {
+  return drop_meta_key(drop_reason_name(r));
+}
 
 // Index of a reason in the per-reason arrays (BufferStats::dropped, ...).
-inline constexpr std::size_t drop_index(DropReason r) { return static_cast<std::size_t>(r); }
+inline constexpr std::size_t drop_index(DropReason r) {
+  return static_cast<std::size_t>(r);
+}
 
 }  // namespace edgesync::agent

@@ -26,7 +26,7 @@
 
 namespace edgesync::agent {
 
-class SqliteBuffer final : public Buffer {
+class SqliteBuffer final : public BufferWriter, public BufferReader, public BufferMonitor {
  public:
   explicit SqliteBuffer(SqliteBufferOptions opts);
   ~SqliteBuffer() override;

@@ -50,7 +50,7 @@ class MqttIngest::SubscribeListener : public mqtt::iaction_listener {
   IngestCounters& c_;
 };
 
-MqttIngest::MqttIngest(const AgentConfig::Mqtt& cfg, Buffer& buffer)
+MqttIngest::MqttIngest(const AgentConfig::Mqtt& cfg, BufferWriter& buffer)
     : cfg_(cfg),
       buffer_(buffer),
       subscribe_listener_(std::make_unique<SubscribeListener>(counters_)),

@@ -30,7 +30,7 @@ struct IngestCounters {
 
 class MqttIngest {
  public:
-  MqttIngest(const AgentConfig::Mqtt& cfg, Buffer& buffer);
+  MqttIngest(const AgentConfig::Mqtt& cfg, BufferWriter& buffer);
   ~MqttIngest();
   MqttIngest(const MqttIngest&) = delete;
   MqttIngest& operator=(const MqttIngest&) = delete;
@@ -58,7 +58,7 @@ class MqttIngest {
   class SubscribeListener;
 
   AgentConfig::Mqtt cfg_;
-  Buffer& buffer_;
+  BufferWriter& buffer_;
   IngestCounters counters_;
   std::unique_ptr<SubscribeListener> subscribe_listener_;
   std::unique_ptr<mqtt::async_client> client_;

@@ -260,7 +260,7 @@ class Uplink::Session {
   std::chrono::milliseconds retry_hint_{0};
 };
 
-Uplink::Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer,
+Uplink::Uplink(AgentConfig::Uplink cfg, std::string agent_id, BufferReader& buffer,
                std::function<void(std::uint64_t)> on_record_limit)
     : cfg_(std::move(cfg)),
       agent_id_(std::move(agent_id)),

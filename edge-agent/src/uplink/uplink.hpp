@@ -1,6 +1,6 @@
 // Streams the buffer to the hub: one gRPC bidi stream at a time, batches in seq order with a
-// bounded in-flight window, cumulative acks -> Buffer::ack_through, reconnect with full-jitter
-// exponential backoff, resume from the first unacked record.
+// bounded in-flight window, cumulative acks -> BufferReader::ack_through, reconnect with
+// full-jitter exponential backoff, resume from the first unacked record.
 #pragma once
 
 #include <atomic>
@@ -40,7 +40,7 @@ class Uplink {
  public:
   // `on_record_limit` gets each welcome's max_record_bytes (0 = the hub knows no limit), from the
   // uplink's thread; ingest applies it (MqttIngest::set_max_record_bytes).
-  Uplink(AgentConfig::Uplink cfg, std::string agent_id, Buffer& buffer,
+  Uplink(AgentConfig::Uplink cfg, std::string agent_id, BufferReader& buffer,
          std::function<void(std::uint64_t)> on_record_limit = {});
   ~Uplink();
   Uplink(const Uplink&) = delete;
@@ -59,7 +59,7 @@ class Uplink {
   std::string agent_id_;
   void refresh_token();  // re-reads uplink.token_file (rotation without a restart)
   std::string token_;
-  Buffer& buffer_;
+  BufferReader& buffer_;
   std::function<void(std::uint64_t)> on_record_limit_;
   UplinkCounters counters_;
   std::unique_ptr<BatchPacker> packer_;  // uplink.compression zstd; reused by every session
