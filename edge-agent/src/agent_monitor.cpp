@@ -112,7 +112,10 @@ AgentMonitor::AgentMonitor(Sources src, const std::string& listen)
     });
   }
   tick();
-  ticker_ = std::thread([this] {
+}
+
+void AgentMonitor::start() {
+  ticker_ = std::jthread([this] {
     std::unique_lock lk(mu_);
     while (!cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_; })) {
       lk.unlock();

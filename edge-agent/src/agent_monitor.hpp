@@ -35,6 +35,8 @@ class AgentMonitor {
   ~AgentMonitor();
   AgentMonitor(const AgentMonitor&) = delete;
   AgentMonitor& operator=(const AgentMonitor&) = delete;
+  // Starts the once-a-second refresh of the metrics and the published state.
+  void start();
   int port() const;
   void stop();
 
@@ -48,7 +50,7 @@ class AgentMonitor {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  std::thread ticker_;
+  std::jthread ticker_;
 };
 
 }  // namespace edgesync::agent

@@ -37,6 +37,7 @@ int run_agent(const std::string& config_path) {
   if (monitor.port() > 0) {
     spdlog::info("edge-agent: /healthz /readyz /metrics on port {}", monitor.port());
   }
+  monitor.start();
   uplink.start();
   ingest.start();
 

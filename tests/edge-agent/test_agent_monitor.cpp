@@ -43,7 +43,9 @@ struct Parts {
         buffer(options(dir)),
         ingest(mqtt(std::move(mqtt_uri)), buffer),
         uplink(uplink_cfg(), "monitor-test", buffer),
-        monitor({buffer, ingest, uplink, ingest_uri, "127.0.0.1:1"}, "127.0.0.1:0") {}
+        monitor({buffer, ingest, uplink, ingest_uri, "127.0.0.1:1"}, "127.0.0.1:0") {
+    monitor.start();
+  }
   static SqliteBufferOptions options(const std::filesystem::path& d) {
     auto o = t::buffer_options(d);
     o.maintenance_interval = 1s;  // picks up the CLI's purge within a second

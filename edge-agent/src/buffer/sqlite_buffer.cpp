@@ -78,7 +78,7 @@ SqliteBuffer::SqliteBuffer(SqliteBufferOptions opts)
                  opts_.disk_reserve_bytes, opts_.path);
   }
   store_rescued();
-  writer_ = std::thread([this] { writer_loop(); });
+  writer_ = std::jthread([this] { writer_loop(); });
   spdlog::info(
       "buffer: opened {} (buffer id {}, {} records stored, next seq {}, synchronous={}, commit "
       "window {}, max {} bytes, max age {} s, when full: {})",

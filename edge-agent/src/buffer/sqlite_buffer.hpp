@@ -127,7 +127,7 @@ class SqliteBuffer final : public BufferWriter, public BufferReader, public Buff
   std::chrono::steady_clock::time_point next_vacuum_{};       // under wmu_
   std::uint64_t unlogged_drops_[kDropReasons] = {};           // under wmu_
   std::atomic<bool> emergency_{false};  // SQLITE_FULL seen: drop a tenth (drop-oldest)
-  std::thread writer_;
+  std::jthread writer_;
 };
 
 }  // namespace edgesync::agent

@@ -73,7 +73,7 @@ MqttIngest::~MqttIngest() {
 }
 
 void MqttIngest::start() {
-  connect_thread_ = std::thread([this] {
+  connect_thread_ = std::jthread([this] {
     auto opts = make_connect_options(cfg_);
     spdlog::info("mqtt: connecting to {} as '{}' (clean_session={})", cfg_.uri, cfg_.client_id,
                  cfg_.clean_session);

@@ -64,7 +64,7 @@ class MqttIngest {
   std::unique_ptr<mqtt::async_client> client_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> max_record_bytes_{0};
-  std::thread connect_thread_;
+  std::jthread connect_thread_;
 };
 
 }  // namespace edgesync::agent

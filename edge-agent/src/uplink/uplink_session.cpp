@@ -42,8 +42,8 @@ UplinkSession::UplinkSession(Context c)
     : c_(c), max_records_(c_.cfg.batch_max_records), max_bytes_(c_.cfg.batch_max_bytes) {}
 
 bool UplinkSession::run() {
-  auto channel = grpc::CreateCustomChannel(c_.cfg.hub, make_credentials(c_.cfg),
-                                           make_channel_args(c_.cfg));
+  auto channel =
+      grpc::CreateCustomChannel(c_.cfg.hub, make_credentials(c_.cfg), make_channel_args(c_.cfg));
   auto stub = v1::Sync::NewStub(channel);
   grpc::ClientContext ctx;
   if (!c_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + c_.token);
@@ -85,7 +85,9 @@ bool UplinkSession::hub_ended() {
   return broken_;
 }
 
-bool UplinkSession::stopping() { return c_.stop.stopping(); }
+bool UplinkSession::stopping() {
+  return c_.stop.stopping();
+}
 
 bool UplinkSession::handshake(Stream& stream) {
   const std::uint64_t next = c_.buffer.next_seq();
@@ -122,8 +124,7 @@ bool UplinkSession::handshake(Stream& stream) {
     sent_through_ = durable;
   }
   if (m.welcome().max_batch_records() > 0) {
-    max_records_ =
-        std::min<std::size_t>(c_.cfg.batch_max_records, m.welcome().max_batch_records());
+    max_records_ = std::min<std::size_t>(c_.cfg.batch_max_records, m.welcome().max_batch_records());
   }
   if (m.welcome().max_batch_bytes() > 0) {
     max_bytes_ = std::min<std::size_t>(c_.cfg.batch_max_bytes, m.welcome().max_batch_bytes());

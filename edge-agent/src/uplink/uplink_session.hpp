@@ -14,9 +14,9 @@
 #include <mutex>
 #include <string>
 
+#include <grpcpp/security/credentials.h>
 #include "agent_config.hpp"
 #include "buffer/buffer.hpp"
-#include <grpcpp/security/credentials.h>
 
 #include "edgesync/v1/sync.grpc.pb.h"
 #include "uplink/ack_path.hpp"
