@@ -186,7 +186,7 @@ void SqliteBuffer::writer_loop() {
     }
     const bool has_work = !w.batch.empty() || w.ack > applied_ack_ || !w.state.empty() ||
                           w.expire || w.emergency_drop_records > 0 || epoch_dirty_.load();
-    bool ok = true;
+    CommitResult res{true, SQLITE_OK};
     if (has_work && disk_full_ && !w.batch.empty()) {
       // Disk full: acks, drops, counters and state go first in a transaction of their own, so
       // inserts that do not fit cannot hold back what frees space.
@@ -194,18 +194,18 @@ void SqliteBuffer::writer_loop() {
       rows.batch.swap(w.batch);
       // Only the batch counts as a (consecutive) failure: shutdown gives up after 20 of them.
       int room_failures = 0;
-      ok = commit(w);
-      finish(w, ok, room_failures);
-      ok = ok && commit(rows);
-      finish(rows, ok, failures);
-      if (!ok) w.rc = rows.rc ? rows.rc : w.rc;
+      res = commit(w);
+      finish(w, res.ok, room_failures);
+      if (res.ok) res = commit(rows);
+      finish(rows, res.ok, failures);
     } else {
-      ok = !has_work || commit(w);
-      finish(w, ok, failures);
+      if (has_work) res = commit(w);
+      finish(w, res.ok, failures);
     }
-    permanent = ok ? 0 : permanent + (is_permanent_code(w.rc) ? 1 : 0);
+    const bool ok = res.ok;
+    permanent = ok ? 0 : permanent + (is_permanent_code(res.rc) ? 1 : 0);
     if (permanent >= kPermanentFailureLimit) {
-      fail_for_good(w.rc);
+      fail_for_good(res.rc);
       break;
     }
     if (disk_full_ || !reserve_.held()) check_space_returned();
@@ -236,134 +236,6 @@ void SqliteBuffer::finish(Work& w, bool ok, int& failures) {
   for (auto& kv : w.state) pending_state_.push_back(std::move(kv));
   for (std::size_t r = 0; r < kDropReasons; ++r) pending_drops_[r] += w.external_drops[r];
   ++failures;
-}
-
-bool SqliteBuffer::commit(Work& w) {
-  std::lock_guard wl(wmu_);
-  std::uint64_t next = next_seq_.load();
-  const std::uint64_t first = next;
-  auto fail = [&](const char* what) {
-    const bool full = is_disk_full_code(w.rc);
-    const auto errors = commit_errors_.load() + 1;
-    if ((errors & (errors - 1)) == 0)  // 1st, 2nd, 4th, 8th, ... failure: no log flood
-      spdlog::error(
-          "buffer: {} failed on {}: {} (rc={}){}; {} messages stay queued and are retried "
-          "(failure #{}, logged at powers of two)",
-          what, opts_.path, wdb_.errmsg(), w.rc,
-          full ? " - DISK FULL: " + std::string(opts_.full_policy == FullPolicy::kBlock
-                                                    ? "holding back MQTT until space frees"
-                                                    : "dropping the oldest records")
-               : std::string(),
-          w.batch.size(), errors);
-    wdb_.try_exec("ROLLBACK");
-    commit_errors_.fetch_add(1);
-    if (full) note_disk_full();
-    return false;
-  };
-  if (!w.batch.empty() && !floor_.ensure(next + w.batch.size())) {
-    w.rc = floor_.last_errno() == ENOSPC ? SQLITE_FULL : SQLITE_IOERR;
-    commit_errors_.fetch_add(1);
-    if (w.rc == SQLITE_FULL) note_disk_full();
-    return false;
-  }
-  if ((w.rc = wdb_.try_exec("BEGIN IMMEDIATE")) != SQLITE_OK) return fail("BEGIN");
-  if (!w.batch.empty() && opts_.max_page_count == 0 && !plan_space(w)) {
-    wdb_.try_exec("ROLLBACK");  // block policy on a full disk: the batch waits, no error
-    return false;
-  }
-  std::uint64_t no_freed = 0;
-  if ((w.emergency_drop_records > 0 || w.space_drop_bytes > 0) && !enforce_bounds(w, &no_freed))
-    return fail("DELETE (disk full)");
-  w.emergency_drop_records = 0;
-  w.space_drop_bytes = 0;
-  if (w.vacuum_pages > 0) {
-    const std::string sql = "PRAGMA incremental_vacuum(" + std::to_string(w.vacuum_pages) + ")";
-    if ((w.rc = wdb_.try_exec(sql.c_str())) != SQLITE_OK) return fail("incremental_vacuum");
-  }
-  for (const auto& m : w.batch) {
-    sqlite::StmtScope scope(insert_);
-    insert_.bind(1, static_cast<std::int64_t>(next));
-    insert_.bind(2, std::string_view(m.device_id));
-    insert_.bind(3, std::string_view(m.topic));
-    insert_.bind_blob(4, std::span<const char>(m.payload.data(), m.payload.size()));
-    insert_.bind(5, m.received_unix_ns);
-    insert_.bind(6, static_cast<std::int64_t>(m.qos));
-    if ((w.rc = insert_.step()) != SQLITE_DONE) return fail("INSERT");
-    w.added_bytes += record_cost(m.payload.size(), m.topic.size(), m.device_id.size());
-    ++next;
-  }
-  if (w.ack > 0) {
-    const PrefixCost acked = prefix_cost(w.ack);
-    w.acked_records = acked.records;
-    w.acked_bytes = acked.bytes;
-    if (w.acked_records > 0) {
-      sqlite::StmtScope scope(delete_);
-      delete_.bind(1, static_cast<std::int64_t>(w.ack));
-      if ((w.rc = delete_.step()) != SQLITE_DONE) return fail("DELETE acked");
-    }
-  }
-  std::uint64_t freed = w.acked_bytes;
-  if (!enforce_bounds(w, &freed)) return fail("DELETE (bounds)");
-  for (const DropReason reason : kAllDropReasons) {
-    const std::size_t r = drop_index(reason);
-    const std::uint64_t n = w.external_drops[r] + w.dropped[r];
-    if (n == 0) continue;
-    const std::string key = drop_meta_key(reason);
-    sqlite::StmtScope scope(add_counter_);
-    add_counter_.bind(1, std::string_view(key));
-    add_counter_.bind(2, static_cast<std::int64_t>(n));
-    if ((w.rc = add_counter_.step()) != SQLITE_DONE) return fail("UPDATE counters");
-  }
-  for (const auto& [k, v] : w.state) {
-    sqlite::StmtScope scope(set_state_);
-    set_state_.bind(1, std::string_view(k));
-    set_state_.bind(2, std::string_view(v));
-    if ((w.rc = set_state_.step()) != SQLITE_DONE) return fail("UPDATE state");
-  }
-  if (next != first) {
-    sqlite::StmtScope scope(set_next_);
-    set_next_.bind(1, static_cast<std::int64_t>(next));
-    if ((w.rc = set_next_.step()) != SQLITE_DONE) return fail("UPDATE next_seq");
-  }
-  if (!persist_epoch_if_needed()) {
-    w.rc = sqlite3_errcode(wdb_.get());
-    return fail("UPDATE epoch");
-  }
-  if ((w.rc = wdb_.try_exec("COMMIT")) != SQLITE_OK) return fail("COMMIT");
-  epoch_dirty_ = false;
-  if (w.vacuum_pages > 0) wdb_.try_exec("PRAGMA wal_checkpoint(PASSIVE)");  // shrinks the file
-
-  next_seq_ = next;
-  ++commits_;
-  committed_total_ += w.batch.size();
-  acked_total_ += w.acked_records;
-  stored_records_ += w.batch.size();
-  stored_records_ -= std::min(stored_records_.load(), w.acked_records + w.dropped_records);
-  stored_bytes_ += w.added_bytes;
-  stored_bytes_ -= std::min(stored_bytes_.load(), w.acked_bytes + w.dropped_bytes);
-  // Drops are logged at most every 10 s (a full buffer under load drops at every commit).
-  const auto now = std::chrono::steady_clock::now();
-  const bool log_now = now >= next_drop_log_;
-  for (const DropReason reason : kAllDropReasons) {
-    const std::size_t r = drop_index(reason);
-    dropped_[r] += w.external_drops[r] + w.dropped[r];
-    unlogged_drops_[r] += w.dropped[r];
-    if (log_now && unlogged_drops_[r] > 0) {
-      spdlog::warn("buffer: dropped {} records ({}) to stay within bounds{}", unlogged_drops_[r],
-                   drop_reason_name(reason),
-                   next_drop_log_.time_since_epoch().count() == 0 ? "" : " (in the last 10 s)");
-      unlogged_drops_[r] = 0;
-      next_drop_log_ = now + std::chrono::seconds(10);
-    }
-  }
-  if (!w.batch.empty() && !w.low_space && disk_full_.exchange(false)) {
-    spdlog::info("buffer: records fit on {} again: disk full state over", opts_.path);
-  }
-  if (w.acked_records + w.dropped_records > 0 || oldest_ns_.load() == 0) {
-    sqlite::Stmt st(wdb_, "SELECT received_ns FROM records ORDER BY seq LIMIT 1");
-    oldest_ns_ = st.step() == SQLITE_ROW ? st.int64(0) : 0;
-  }
-  return true;
 }
 
 void SqliteBuffer::ack_through(std::uint64_t through) {

@@ -52,9 +52,22 @@ class SqliteBuffer final : public BufferWriter, public BufferReader, public Buff
   const StoreOpenResult& open_result() const { return open_result_; }
 
  private:
-  struct Work;  // one transaction's worth of changes
+  struct Work;     // what one transaction is asked to do
+  struct Changes;  // what it did (filled by commit()'s steps)
+  // ok, or the SQLite code the transaction failed with (SQLITE_OK when a full disk holds the
+  // batch back under "block": nothing failed, the batch waits).
+  struct CommitResult {
+    bool ok = false;
+    int rc = SQLITE_OK;
+  };
   void writer_loop();
-  bool commit(Work& w);
+  CommitResult commit(Work& w);  // sqlite_buffer_commit.cpp, with its steps:
+  CommitResult rollback(const Work& w, const char* what, int rc);  // logs, counts, rolls back
+  int insert_batch(const Work& w, Changes& c);
+  int delete_acked(std::uint64_t through, Changes& c);
+  int write_drop_counters(const Work& w, const Changes& c);
+  int write_state(const Work& w);
+  void apply_committed(const Work& w, const Changes& c);  // the in-memory figures
   void finish(Work& w, bool ok, int& failures);
   void fail_for_good(int rc);      // writes are failing for good: stop storing, keep the queue
   void store_rescued();            // at open: commit what the last run's rescue file holds
@@ -65,7 +78,15 @@ class SqliteBuffer final : public BufferWriter, public BufferReader, public Buff
   // meta dead_letter_evicted): a hub refusing everything cannot fill the disk with them.
   std::uint64_t dead_letter_limit() const;
   int evict_dead_letters(std::uint64_t* evicted);  // under wmu_, in the dead-letter transaction
-  bool enforce_bounds(Work& w, std::uint64_t* freed_bytes);
+  // The bounds (sqlite_buffer_bounds.cpp), inside commit()'s transaction; each returns an
+  // SQLite code and counts its drops in `c`.
+  int expire_old(Changes& c);                // buffer.max_age
+  int make_room(const Work& w, Changes& c);  // disk full under drop-oldest (plan_space)
+  int drop_over_max_bytes(Changes& c);       // buffer.max_bytes under drop-oldest
+  // The highest seq of the oldest records for which keep_going(received_ns, cost) holds, in
+  // seq order (0: none).
+  std::uint64_t scan_prefix(
+      const std::function<bool(std::int64_t received_ns, std::uint64_t cost)>& keep_going);
   // Under wmu_ in a transaction with a batch: when the file system is low (below low_water_)
   // and the free pages cannot hold the batch, enters the disk-full state and plans a drop
   // (drop-oldest) or returns false (block: the batch waits).
@@ -78,7 +99,7 @@ class SqliteBuffer final : public BufferWriter, public BufferReader, public Buff
     std::uint64_t records = 0, bytes = 0;
   };
   PrefixCost prefix_cost(std::uint64_t through);
-  std::uint64_t drop_prefix(std::uint64_t max_seq_inclusive, DropReason reason, Work& w);
+  int drop_prefix(std::uint64_t max_seq_inclusive, DropReason reason, Changes& c);
   void maintenance();
   void refresh_accounting();
   bool space_for_more() const;  // under mu_

@@ -19,77 +19,70 @@ SqliteBuffer::PrefixCost SqliteBuffer::prefix_cost(std::uint64_t through) {
   return {static_cast<std::uint64_t>(st.int64(0)), static_cast<std::uint64_t>(st.int64(1))};
 }
 
-std::uint64_t SqliteBuffer::drop_prefix(std::uint64_t through, DropReason reason, Work& w) {
+int SqliteBuffer::drop_prefix(std::uint64_t through, DropReason reason, Changes& c) {
   const auto [n, bytes] = prefix_cost(through);
-  if (n == 0) return 0;
+  if (n == 0) return SQLITE_OK;
   sqlite::StmtScope scope(delete_);
   delete_.bind(1, static_cast<std::int64_t>(through));
-  if ((w.rc = delete_.step()) != SQLITE_DONE) return 0;
-  w.dropped[drop_index(reason)] += n;
-  w.dropped_records += n;
-  w.dropped_bytes += bytes;
-  return n;
+  if (const int rc = delete_.step(); rc != SQLITE_DONE) return rc;
+  c.dropped[drop_index(reason)] += n;
+  c.dropped_records += n;
+  c.dropped_bytes += bytes;
+  return SQLITE_OK;
 }
 
-bool SqliteBuffer::enforce_bounds(Work& w, std::uint64_t* freed) {
-  // Expiry: the oldest records (seq order ~ receive order) older than max_age.
-  const auto scan_prefix = [&](auto&& keep_going) -> std::uint64_t {
-    std::uint64_t cursor = 0, last = 0;
-    for (bool more = true; more;) {
-      more = false;
-      sqlite::StmtScope scope(oldest_);
-      oldest_.bind(1, static_cast<std::int64_t>(cursor));
-      int rc;
-      while ((rc = oldest_.step()) == SQLITE_ROW) {
-        cursor = static_cast<std::uint64_t>(oldest_.int64(0));
-        if (!keep_going(oldest_.int64(1), static_cast<std::uint64_t>(oldest_.int64(2))))
-          return last;
-        last = cursor;
-        more = true;
-      }
-      if (rc != SQLITE_DONE) return last;
+std::uint64_t SqliteBuffer::scan_prefix(
+    const std::function<bool(std::int64_t received_ns, std::uint64_t cost)>& keep_going) {
+  std::uint64_t cursor = 0, last = 0;
+  for (bool more = true; more;) {
+    more = false;
+    sqlite::StmtScope scope(oldest_);
+    oldest_.bind(1, static_cast<std::int64_t>(cursor));
+    int rc;
+    while ((rc = oldest_.step()) == SQLITE_ROW) {
+      cursor = static_cast<std::uint64_t>(oldest_.int64(0));
+      if (!keep_going(oldest_.int64(1), static_cast<std::uint64_t>(oldest_.int64(2)))) return last;
+      last = cursor;
+      more = true;
     }
-    return last;
-  };
-  if (w.expire) {
-    const std::int64_t cutoff =
-        now_unix_ns() - std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.max_age).count();
-    if (auto last = scan_prefix([&](std::int64_t ns, std::uint64_t) { return ns < cutoff; })) {
-      drop_prefix(last, DropReason::kExpired, w);
-      if (w.rc != SQLITE_DONE && w.rc != SQLITE_OK) return false;
-    }
+    if (rc != SQLITE_DONE) return last;
   }
-  if ((w.emergency_drop_records > 0 || w.space_drop_bytes > 0) && w.added_bytes == 0) {
-    // Disk full under drop-oldest: make room before inserting (called before the inserts), by
-    // count after SQLITE_FULL, by bytes when the file system runs low.
-    std::uint64_t n = 0, sum = 0;
-    if (auto last = scan_prefix([&](std::int64_t, std::uint64_t cost) {
-          if (w.emergency_drop_records > 0) return n++ < w.emergency_drop_records;
-          if (sum >= w.space_drop_bytes) return false;
-          sum += cost;
-          return true;
-        })) {
-      drop_prefix(last, DropReason::kDiskFull, w);
-      if (w.rc != SQLITE_DONE && w.rc != SQLITE_OK) return false;
-    }
+  return last;
+}
+
+int SqliteBuffer::expire_old(Changes& c) {
+  // The oldest records (seq order ~ receive order) older than max_age.
+  const std::int64_t cutoff =
+      now_unix_ns() - std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.max_age).count();
+  const auto last = scan_prefix([&](std::int64_t ns, std::uint64_t) { return ns < cutoff; });
+  return last ? drop_prefix(last, DropReason::kExpired, c) : SQLITE_OK;
+}
+
+int SqliteBuffer::make_room(const Work& w, Changes& c) {
+  // By count after SQLITE_FULL, by bytes when the file system runs low.
+  std::uint64_t n = 0, sum = 0;
+  const auto last = scan_prefix([&](std::int64_t, std::uint64_t cost) {
+    if (w.emergency_drop_records > 0) return n++ < w.emergency_drop_records;
+    if (sum >= w.space_drop_bytes) return false;
+    sum += cost;
     return true;
-  }
-  const std::uint64_t stored = stored_bytes_.load() + w.added_bytes - *freed - w.dropped_bytes;
-  if (opts_.max_bytes > 0 && opts_.full_policy == FullPolicy::kDropOldest &&
-      stored > opts_.max_bytes) {
-    const std::uint64_t excess = stored - opts_.max_bytes;
-    std::uint64_t sum = 0;
-    auto last = scan_prefix([&](std::int64_t, std::uint64_t cost) {
-      if (sum >= excess) return false;
-      sum += cost;
-      return true;
-    });
-    if (last) {
-      drop_prefix(last, DropReason::kOldest, w);
-      if (w.rc != SQLITE_DONE && w.rc != SQLITE_OK) return false;
-    }
-  }
-  return true;
+  });
+  return last ? drop_prefix(last, DropReason::kDiskFull, c) : SQLITE_OK;
+}
+
+int SqliteBuffer::drop_over_max_bytes(Changes& c) {
+  if (opts_.max_bytes == 0 || opts_.full_policy != FullPolicy::kDropOldest) return SQLITE_OK;
+  const std::uint64_t stored =
+      stored_bytes_.load() + c.added_bytes - c.acked_bytes - c.dropped_bytes;
+  if (stored <= opts_.max_bytes) return SQLITE_OK;
+  const std::uint64_t excess = stored - opts_.max_bytes;
+  std::uint64_t sum = 0;
+  const auto last = scan_prefix([&](std::int64_t, std::uint64_t cost) {
+    if (sum >= excess) return false;
+    sum += cost;
+    return true;
+  });
+  return last ? drop_prefix(last, DropReason::kOldest, c) : SQLITE_OK;
 }
 
 void SqliteBuffer::refresh_accounting() {

@@ -56,7 +56,7 @@ void SqliteBuffer::store_rescued() {
   if (!r.messages.empty()) {
     Work w;
     w.batch = std::move(r.messages);
-    if (!commit(w)) {
+    if (!commit(w).ok) {
       throw std::runtime_error("cannot store the " + std::to_string(w.batch.size()) +
                                " messages kept in " + rescue + " (" + wdb_.errmsg() +
                                "); it is left in place for the next start");

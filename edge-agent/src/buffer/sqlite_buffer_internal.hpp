@@ -33,10 +33,12 @@ struct SqliteBuffer::Work {
   std::uint64_t space_drop_bytes = 0;        // low on disk: free this many bytes of pages first
   bool low_space = false;                    // the file system had less than low_water_ free
   std::uint64_t vacuum_pages = 0;            // hand this many free pages back (reserve)
-  // Filled by commit():
+};
+
+struct SqliteBuffer::Changes {
+  std::uint64_t next_seq = 0;  // the next seq after the inserts
   std::uint64_t added_bytes = 0, acked_records = 0, acked_bytes = 0;
   std::uint64_t dropped[kDropReasons] = {}, dropped_records = 0, dropped_bytes = 0;
-  int rc = SQLITE_OK;
 };
 
 }  // namespace edgesync::agent
