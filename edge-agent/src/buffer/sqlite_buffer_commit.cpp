@@ -38,7 +38,8 @@ SqliteBuffer::CommitResult SqliteBuffer::commit(Work& w) {
   }
   if (w.vacuum_pages > 0) {
     const std::string sql = "PRAGMA incremental_vacuum(" + std::to_string(w.vacuum_pages) + ")";
-    if ((rc = wdb_.try_exec(sql.c_str())) != SQLITE_OK) return rollback(w, "incremental_vacuum", rc);
+    if ((rc = wdb_.try_exec(sql.c_str())) != SQLITE_OK)
+      return rollback(w, "incremental_vacuum", rc);
   }
   if ((rc = insert_batch(w, c)) != SQLITE_OK) return rollback(w, "INSERT", rc);
   if (w.ack > 0 && (rc = delete_acked(w.ack, c)) != SQLITE_OK)

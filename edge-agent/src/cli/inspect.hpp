@@ -1,5 +1,5 @@
 // Views of the buffer for field techs (`edge-agent buffer ...`): status as text or JSON. The
-// figures come from the buffer's read-only reader (buffer/buffer_reader.hpp).
+// figures come from the buffer's read-only reader (buffer/buffer_file.hpp).
 #pragma once
 
 #include <cstdint>
@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "buffer/buffer_reader.hpp"
+#include "buffer/buffer_file.hpp"
 
 namespace edgesync::agent {
 

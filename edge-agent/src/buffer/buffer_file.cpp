@@ -1,6 +1,6 @@
-// The read-only reader of the buffer file: open (read-only, immutable for quarantined files),
-// status figures from one snapshot, quarantined files beside it.
-#include "buffer/buffer_reader.hpp"
+// The buffer file read from outside the agent (buffer_file.hpp): open (read-only, immutable
+// for quarantined files), status figures from one snapshot, quarantined files beside it.
+#include "buffer/buffer_file.hpp"
 
 #include <algorithm>
 #include <filesystem>

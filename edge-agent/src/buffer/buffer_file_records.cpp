@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "buffer/buffer_reader.hpp"
+#include "buffer/buffer_file.hpp"
 #include "buffer/drop_reason.hpp"
 #include "buffer/record_row.hpp"
 
