@@ -1,7 +1,5 @@
 #include "buffer/buffer_store.hpp"
 
-#include "buffer/drop_reason.hpp"
-
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -15,6 +13,8 @@
 #include <fstream>
 #include <random>
 #include <system_error>
+
+#include "buffer/drop_reason.hpp"
 
 namespace edgesync::agent {
 namespace {

@@ -1,13 +1,12 @@
 #include "buffer/sqlite_buffer.hpp"
 
-#include "buffer/record_row.hpp"
-#include "buffer/sqlite_buffer_internal.hpp"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <filesystem>
+
+#include "buffer/record_row.hpp"
+#include "buffer/sqlite_buffer_internal.hpp"
 
 namespace edgesync::agent {
 
