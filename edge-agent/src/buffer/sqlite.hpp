@@ -56,9 +56,12 @@ class Stmt {
     sqlite3_clear_bindings(st_.get());
   }
   void bind(int i, std::int64_t v) { check(sqlite3_bind_int64(st_.get(), i, v)); }
+  // Text and blobs are bound without a copy (SQLITE_STATIC): the value must outlive the step,
+  // so a temporary string does not compile.
   void bind(int i, std::string_view v) {
     check(sqlite3_bind_text(st_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
   }
+  void bind(int i, std::string&& v) = delete;
   void bind_blob(int i, std::span<const char> v) {
     check(sqlite3_bind_blob(st_.get(), i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC));
   }

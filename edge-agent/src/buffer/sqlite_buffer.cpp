@@ -64,8 +64,9 @@ SqliteBuffer::SqliteBuffer(SqliteBufferOptions opts)
   epoch_ = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'epoch'");
   committed_seq_ = next_seq_ - 1;
   for (const DropReason r : kAllDropReasons) {
+    const std::string key = drop_meta_key(r);  // bound without a copy: outlives the step
     sqlite::Stmt st(wdb_, "SELECT value FROM meta WHERE key = ?1");
-    st.bind(1, drop_meta_key(r));
+    st.bind(1, key);
     dropped_[drop_index(r)] = st.step() == SQLITE_ROW ? static_cast<std::uint64_t>(st.int64(0)) : 0;
   }
   quarantined_ = scalar_u64(wdb_, "SELECT value FROM meta WHERE key = 'quarantined_files'");
