@@ -7,8 +7,8 @@
 #include <chrono>
 #include <iostream>
 
+#include "buffer/sqlite_buffer.hpp"
 #include "payload.hpp"
-#include "sqlite_buffer.hpp"
 
 int main(int argc, char** argv) try {
   std::string db;

@@ -4,7 +4,7 @@
 # (but the ones listed in tests/tidy-pending.txt, see docs/testing.md).
 #   scripts/tidy.sh [BUILD_DIR]   uses BUILD_DIR/compile_commands.json (default ./build; built
 #                                 first when missing, the generated headers must exist)
-#   TIDY_FILES='edge-agent/src/time_spec|tests/support' scripts/tidy.sh   only the sources whose
+#   TIDY_FILES='edge-agent/src/cli/time_spec|tests/support' scripts/tidy.sh   only the sources whose
 #                                 path (from the top) starts with that regex
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "buffer_options.hpp"
+#include "buffer/buffer_options.hpp"
 #include "edgesync/common/config.hpp"
 #include "edgesync/common/config_binding.hpp"
 

@@ -7,7 +7,7 @@
 #include <chrono>
 
 #include "edgesync/common/status_server.hpp"
-#include "time_spec.hpp"
+#include "unix_clock.hpp"
 
 namespace edgesync::agent {
 namespace {
@@ -62,8 +62,8 @@ struct AgentMonitor::Metrics {
                       .Name("edgesync_agent_records_dropped_total")
                       .Help("Records dropped without an ack, by reason (persisted across restarts)")
                       .Register(r);
-    for (int i = 0; i < kDropReasons; ++i) {
-      dropped[i].c = &drops.Add({{"reason", drop_reason_name(static_cast<DropReason>(i))}});
+    for (const DropReason reason : kAllDropReasons) {
+      dropped[drop_index(reason)].c = &drops.Add({{"reason", drop_reason_name(reason)}});
     }
     purged.c = &drops.Add({{"reason", kPurgeDropName}});  // seen at the buffer's next refresh
     records = gauge("edgesync_agent_buffer_records", "Records stored in the buffer");
@@ -112,7 +112,10 @@ AgentMonitor::AgentMonitor(Sources src, const std::string& listen)
     });
   }
   tick();
-  ticker_ = std::thread([this] {
+}
+
+void AgentMonitor::start() {
+  ticker_ = std::jthread([this] {
     std::unique_lock lk(mu_);
     while (!cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_; })) {
       lk.unlock();
@@ -160,7 +163,7 @@ void AgentMonitor::tick() {
   m.commits.set(b.commits);
   m.quarantined.set(b.quarantined_files);
   m.dead_lettered.set(b.dead_lettered);
-  for (int i = 0; i < kDropReasons; ++i) m.dropped[i].set(b.dropped[i]);
+  for (std::size_t i = 0; i < kDropReasons; ++i) m.dropped[i].set(b.dropped[i]);
   m.purged.set(b.purged);
   m.records->Set(static_cast<double>(b.records));
   m.bytes->Set(static_cast<double>(b.stored_bytes));

@@ -9,9 +9,9 @@
 #include <string>
 #include <thread>
 
-#include "buffer.hpp"
-#include "mqtt_ingest.hpp"
-#include "uplink.hpp"
+#include "buffer/buffer.hpp"
+#include "ingest/mqtt_ingest.hpp"
+#include "uplink/uplink.hpp"
 
 namespace prometheus {
 class Registry;
@@ -25,7 +25,7 @@ namespace edgesync::agent {
 class AgentMonitor {
  public:
   struct Sources {
-    Buffer& buffer;
+    BufferMonitor& buffer;
     const MqttIngest& ingest;
     const Uplink& uplink;
     std::string mqtt_uri, hub;
@@ -35,6 +35,8 @@ class AgentMonitor {
   ~AgentMonitor();
   AgentMonitor(const AgentMonitor&) = delete;
   AgentMonitor& operator=(const AgentMonitor&) = delete;
+  // Starts the once-a-second refresh of the metrics and the published state.
+  void start();
   int port() const;
   void stop();
 
@@ -48,7 +50,7 @@ class AgentMonitor {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
-  std::thread ticker_;
+  std::jthread ticker_;
 };
 
 }  // namespace edgesync::agent

@@ -9,13 +9,13 @@
 
 #include "agent_config.hpp"
 #include "agent_monitor.hpp"
-#include "buffer_cli.hpp"
+#include "buffer/sqlite_buffer.hpp"
+#include "cli/buffer_cli.hpp"
 #include "edgesync/common/cli.hpp"
 #include "edgesync/common/logging.hpp"
 #include "edgesync/common/shutdown.hpp"
-#include "mqtt_ingest.hpp"
-#include "sqlite_buffer.hpp"
-#include "uplink.hpp"
+#include "ingest/mqtt_ingest.hpp"
+#include "uplink/uplink.hpp"
 
 namespace {
 
@@ -37,6 +37,7 @@ int run_agent(const std::string& config_path) {
   if (monitor.port() > 0) {
     spdlog::info("edge-agent: /healthz /readyz /metrics on port {}", monitor.port());
   }
+  monitor.start();
   uplink.start();
   ingest.start();
 

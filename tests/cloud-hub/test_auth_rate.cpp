@@ -8,11 +8,11 @@
 #include <thread>
 
 #include "auth.hpp"
+#include "buffer/sqlite_buffer.hpp"
 #include "process.hpp"
 #include "rate_limiter.hpp"
-#include "sqlite_buffer.hpp"
 #include "sync_service.hpp"
-#include "uplink.hpp"
+#include "uplink/uplink.hpp"
 
 using namespace edgesync;
 using namespace std::chrono_literals;

@@ -8,10 +8,10 @@
 #include <random>
 
 #include "batch_codec.hpp"
-#include "batch_packer.hpp"
 #include "fake_sink.hpp"
 #include "raw_client.hpp"
 #include "sync_service.hpp"
+#include "uplink/batch_packer.hpp"
 
 using namespace edgesync;
 

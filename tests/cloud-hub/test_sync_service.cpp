@@ -8,11 +8,11 @@
 #include <set>
 #include <thread>
 
+#include "buffer/sqlite_buffer.hpp"
 #include "fake_sink.hpp"
 #include "process.hpp"
-#include "sqlite_buffer.hpp"
 #include "sync_service.hpp"
-#include "uplink.hpp"
+#include "uplink/uplink.hpp"
 
 using namespace edgesync;
 using namespace std::chrono_literals;
@@ -29,12 +29,9 @@ agent::SqliteBufferOptions buffer_opts(std::string path, std::size_t window = 25
 }
 
 // Checks invariant 3 at the moment of every ack: all records <= the ack were delivered.
-class CheckingBuffer : public agent::Buffer {
+class CheckingBuffer : public agent::BufferReader {
  public:
-  CheckingBuffer(agent::Buffer& inner, test::FakeSink& sink) : inner_(inner), sink_(sink) {}
-  agent::AppendStatus append(agent::IncomingMessage m) override {
-    return inner_.append(std::move(m));
-  }
+  CheckingBuffer(agent::BufferReader& inner, test::FakeSink& sink) : inner_(inner), sink_(sink) {}
   std::vector<agent::StoredRecord> read_after(std::uint64_t a, std::size_t n,
                                               std::size_t b) override {
     return inner_.read_after(a, n, b);
@@ -53,7 +50,6 @@ class CheckingBuffer : public agent::Buffer {
   std::uint64_t first_unacked_seq() override { return inner_.first_unacked_seq(); }
   std::uint64_t next_seq() override { return inner_.next_seq(); }
   std::uint64_t next_epoch() override { return inner_.next_epoch(); }
-  agent::BufferStats stats() override { return inner_.stats(); }
   std::string buffer_id() override { return inner_.buffer_id(); }
   bool dead_letter(std::uint64_t s, std::string_view r) override {
     if (fail_dead_letters_ > 0) {  // the move fails (disk full): the record must stay unacked
@@ -70,7 +66,7 @@ class CheckingBuffer : public agent::Buffer {
   std::atomic<bool> drop_acks_{false};  // simulates acks lost on the way (crash before delete)
 
  private:
-  agent::Buffer& inner_;
+  agent::BufferReader& inner_;
   test::FakeSink& sink_;
 };
 
@@ -112,7 +108,7 @@ agent::AgentConfig::Uplink uplink_cfg(int port) {
   return u;
 }
 
-void fill(agent::Buffer& b, int n) {
+void fill(agent::BufferWriter& b, int n) {
   for (int i = 0; i < n; ++i) {
     agent::IncomingMessage m;
     m.device_id = "d" + std::to_string(i % 5);
@@ -134,7 +130,7 @@ TEST_CASE("every record reaches the sink and the buffer empties and acks never r
   auto dir = test::make_temp_dir("sync1");
   agent::SqliteBuffer real(buffer_opts((dir / "b.db").string()));
   CheckingBuffer buf(real, h.sink);
-  fill(buf, 2000);
+  fill(real, 2000);
   agent::Uplink up(uplink_cfg(h.port), "agent-1", buf);
   up.start();
   CHECK(
@@ -150,7 +146,7 @@ TEST_CASE("a failed delivery is never acked and the agent resends after the stre
   auto dir = test::make_temp_dir("sync2");
   agent::SqliteBuffer real(buffer_opts((dir / "b.db").string()));
   CheckingBuffer buf(real, h.sink);
-  fill(buf, 2000);
+  fill(real, 2000);
   agent::Uplink up(uplink_cfg(h.port), "agent-2", buf);
   up.start();
   CHECK(
@@ -170,7 +166,7 @@ TEST_CASE("a reconnect to the same hub skips what it already knows is durable") 
   auto dir = test::make_temp_dir("sync3");
   agent::SqliteBuffer real(buffer_opts((dir / "b.db").string(), 0));
   CheckingBuffer buf(real, h.sink);
-  fill(buf, 500);
+  fill(real, 500);
   buf.drop_acks_ = true;  // the agent never deletes: as if every ack was lost
   {
     agent::Uplink up(uplink_cfg(h.port), "agent-3", buf);
@@ -180,7 +176,7 @@ TEST_CASE("a reconnect to the same hub skips what it already knows is durable") 
   }
   CHECK(real.first_unacked_seq() == 1);  // all 500 still stored
   buf.drop_acks_ = false;
-  fill(buf, 100);
+  fill(real, 100);
   agent::Uplink up(uplink_cfg(h.port), "agent-3", buf);
   up.start();
   CHECK(
@@ -195,7 +191,7 @@ TEST_CASE("a record Kafka refuses for good goes to the agent dead letters and th
   auto dir = test::make_temp_dir("sync4");
   agent::SqliteBuffer real(buffer_opts((dir / "b.db").string()));
   CheckingBuffer buf(real, h.sink);
-  fill(buf, 2000);
+  fill(real, 2000);
   agent::Uplink up(uplink_cfg(h.port), "agent-4", buf);
   up.start();
   CHECK(
@@ -215,7 +211,7 @@ TEST_CASE("a dead-letter move that fails holds the ack below the record until a 
   agent::SqliteBuffer real(buffer_opts((dir / "b.db").string()));
   CheckingBuffer buf(real, h.sink);
   buf.fail_dead_letters_ = 2;  // twice the agent cannot move it: acks stop below it meanwhile
-  fill(buf, 500);
+  fill(real, 500);
   agent::Uplink up(uplink_cfg(h.port), "agent-4b", buf);
   up.start();
   CHECK(
@@ -242,7 +238,7 @@ WireRun run_wire(Harness& h, const std::string& name, agent::AgentConfig::Uplink
   auto dir = test::make_temp_dir(name);
   agent::SqliteBuffer real(buffer_opts((dir / "b.db").string()));
   CheckingBuffer buf(real, h.sink);
-  fill(buf, 2000);
+  fill(real, 2000);
   agent::Uplink up(std::move(u), name, buf);
   const auto t0 = std::chrono::steady_clock::now();
   up.start();

@@ -8,9 +8,9 @@
 #include <string>
 
 #include "agent_config.hpp"
+#include "buffer/sqlite_buffer.hpp"
 #include "edgesync/common/config_binding.hpp"
 #include "hub_config.hpp"
-#include "sqlite_buffer.hpp"
 
 using edgesync::config::BoundSchema;
 using edgesync::config::KeyDef;

@@ -6,14 +6,15 @@
 #include <sstream>
 
 #include "agent_monitor.hpp"
+#include "buffer/sqlite_buffer.hpp"
 #include "buffer_support.hpp"
-#include "inspect.hpp"
-#include "mqtt_ingest.hpp"
+#include "cli/inspect.hpp"
+#include "cli/time_spec.hpp"
+#include "ingest/mqtt_ingest.hpp"
 #include "process.hpp"
 #include "services.hpp"
-#include "sqlite_buffer.hpp"
-#include "time_spec.hpp"
-#include "uplink.hpp"
+#include "unix_clock.hpp"
+#include "uplink/uplink.hpp"
 
 using namespace edgesync::agent;
 using namespace std::chrono_literals;
@@ -42,7 +43,9 @@ struct Parts {
         buffer(options(dir)),
         ingest(mqtt(std::move(mqtt_uri)), buffer),
         uplink(uplink_cfg(), "monitor-test", buffer),
-        monitor({buffer, ingest, uplink, ingest_uri, "127.0.0.1:1"}, "127.0.0.1:0") {}
+        monitor({buffer, ingest, uplink, ingest_uri, "127.0.0.1:1"}, "127.0.0.1:0") {
+    monitor.start();
+  }
   static SqliteBufferOptions options(const std::filesystem::path& d) {
     auto o = t::buffer_options(d);
     o.maintenance_interval = 1s;  // picks up the CLI's purge within a second

@@ -3,9 +3,9 @@
 #include <map>
 #include <thread>
 
-#include "inspect.hpp"
+#include "buffer/sqlite_buffer.hpp"
+#include "cli/inspect.hpp"
 #include "process.hpp"
-#include "sqlite_buffer.hpp"
 
 using namespace edgesync::agent;
 using namespace std::chrono_literals;

@@ -5,11 +5,11 @@
 #include <fstream>
 #include <thread>
 
-#include "buffer_rescue.hpp"
+#include "buffer/buffer_rescue.hpp"
+#include "buffer/sqlite_buffer.hpp"
 #include "buffer_support.hpp"
-#include "inspect.hpp"
+#include "cli/inspect.hpp"
 #include "process.hpp"
-#include "sqlite_buffer.hpp"
 
 using namespace edgesync::agent;
 using namespace std::chrono_literals;

@@ -6,11 +6,11 @@
 #include <fstream>
 #include <thread>
 
+#include "buffer/disk_reserve.hpp"
+#include "buffer/sqlite_buffer.hpp"
 #include "buffer_support.hpp"
-#include "disk_reserve.hpp"
-#include "inspect.hpp"
+#include "cli/inspect.hpp"
 #include "process.hpp"
-#include "sqlite_buffer.hpp"
 #include "tmpfs.hpp"
 
 using namespace edgesync::agent;

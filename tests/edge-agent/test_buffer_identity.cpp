@@ -10,9 +10,9 @@
 #include <set>
 #include <sstream>
 
-#include "buffer_store.hpp"
+#include "buffer/buffer_store.hpp"
+#include "buffer/sqlite_buffer.hpp"
 #include "process.hpp"
-#include "sqlite_buffer.hpp"
 
 using namespace edgesync::agent;
 using namespace std::chrono_literals;

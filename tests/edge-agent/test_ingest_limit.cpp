@@ -4,9 +4,9 @@
 
 #include <thread>
 
-#include "mqtt_ingest.hpp"
+#include "buffer/sqlite_buffer.hpp"
+#include "ingest/mqtt_ingest.hpp"
 #include "process.hpp"
-#include "sqlite_buffer.hpp"
 
 using namespace edgesync::agent;
 
@@ -26,9 +26,7 @@ struct Fixture {
     m.max_payload_bytes = 1000;
     ingest = std::make_unique<MqttIngest>(m, *buffer);
   }
-  std::uint64_t oversize() {
-    return buffer->stats().dropped[static_cast<int>(DropReason::kOversize)];
-  }
+  std::uint64_t oversize() { return buffer->stats().dropped[drop_index(DropReason::kOversize)]; }
   std::filesystem::path dir;
   std::unique_ptr<SqliteBuffer> buffer;
   std::unique_ptr<MqttIngest> ingest;

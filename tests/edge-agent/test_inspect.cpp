@@ -9,11 +9,12 @@
 #include <thread>
 #include <tuple>
 
-#include "inspect.hpp"
-#include "inspect_format.hpp"
+#include "buffer/sqlite_buffer.hpp"
+#include "cli/inspect.hpp"
+#include "cli/inspect_format.hpp"
+#include "cli/time_spec.hpp"
 #include "process.hpp"
-#include "sqlite_buffer.hpp"
-#include "time_spec.hpp"
+#include "unix_clock.hpp"
 
 using namespace edgesync::agent;
 using namespace std::chrono_literals;

@@ -5,12 +5,12 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include "buffer/sqlite_buffer.hpp"
 #include "buffer_support.hpp"
-#include "mqtt_ingest.hpp"
+#include "ingest/mqtt_ingest.hpp"
 #include "mqtt_publish.hpp"
 #include "process.hpp"
 #include "services.hpp"
-#include "sqlite_buffer.hpp"
 
 using namespace edgesync::agent;
 using namespace std::chrono_literals;

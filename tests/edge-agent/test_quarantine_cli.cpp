@@ -6,9 +6,9 @@
 #include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "buffer/sqlite_buffer.hpp"
 #include "buffer_support.hpp"
 #include "process.hpp"
-#include "sqlite_buffer.hpp"
 
 using namespace edgesync::agent;
 using namespace std::chrono_literals;

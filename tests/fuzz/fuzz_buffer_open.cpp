@@ -15,7 +15,7 @@
 #include <fstream>
 #include <string>
 
-#include "sqlite_buffer.hpp"
+#include "buffer/sqlite_buffer.hpp"
 
 namespace fs = std::filesystem;
 using edgesync::agent::IncomingMessage;

@@ -5,10 +5,10 @@
 #include <thread>
 #include <tuple>
 
+#include "buffer/sqlite.hpp"
 #include "mqtt_publish.hpp"
 #include "payload.hpp"
 #include "services.hpp"
-#include "sqlite.hpp"
 #include "tls_certs.hpp"
 
 using namespace edgesync::test;

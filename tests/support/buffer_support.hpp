@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "sqlite_buffer.hpp"
+#include "buffer/sqlite_buffer.hpp"
 
 namespace edgesync::test {
 
@@ -21,7 +21,7 @@ inline agent::SqliteBufferOptions buffer_options(const std::filesystem::path& di
 }
 
 inline std::uint64_t drops(agent::SqliteBuffer& b, agent::DropReason r) {
-  return b.stats().dropped[static_cast<int>(r)];
+  return b.stats().dropped[agent::drop_index(r)];
 }
 
 }  // namespace edgesync::test
