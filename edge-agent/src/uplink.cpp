@@ -44,12 +44,13 @@ grpc::ChannelArguments make_channel_args(const AgentConfig::Uplink& c) {
 // One stream's worth of state, shared by the writer (calling thread) and the ack reader thread.
 class Uplink::Session {
  public:
-  explicit Session(Uplink& u) : u_(u) {}
+  // `target`: the configured hub, or the owner a hub redirected us to (exactly_once replicas).
+  Session(Uplink& u, std::string target) : u_(u), target_(std::move(target)) {}
 
   // Returns true when the hub welcomed us (so the backoff can be reset).
   bool run() {
-    auto channel = grpc::CreateCustomChannel(u_.cfg_.hub, make_credentials(u_.cfg_),
-                                             make_channel_args(u_.cfg_));
+    auto channel =
+        grpc::CreateCustomChannel(target_, make_credentials(u_.cfg_), make_channel_args(u_.cfg_));
     auto stub = v1::Sync::NewStub(channel);
     grpc::ClientContext ctx;
     u_.refresh_token();
@@ -87,13 +88,14 @@ class Uplink::Session {
     }
     if (!stopping()) {
       u_.counters_.failures.fetch_add(1);
-      spdlog::warn("uplink: stream to {} ended: {} ({}){}", u_.cfg_.hub,
+      spdlog::warn("uplink: stream to {} ended: {} ({}){}", target_,
                    static_cast<int>(st.error_code()), st.error_message(),
                    welcomed ? "" : " before the hub welcomed us");
     }
     return welcomed;
   }
   std::chrono::milliseconds retry_hint() const { return retry_hint_; }
+  const std::string& redirect() const { return redirect_; }
 
  private:
   bool hub_ended() {
@@ -126,6 +128,12 @@ class Uplink::Session {
       hub_closed_ = true;
       return false;
     }
+    if (m.has_redirect()) {  // this replica does not own us: it names the one that does
+      redirect_ = m.redirect().address();
+      spdlog::info("uplink: hub {} redirects us: {}", target_, m.redirect().reason());
+      hub_closed_ = true;  // its status follows
+      return false;
+    }
     if (!m.has_welcome()) return false;
     // Packed batches only when this hub said it takes them (a hub before 1.2 does not).
     packed_ = u_.packer_ && std::ranges::count(m.welcome().features(), v1::FEATURE_PACKED_ZSTD) > 0;
@@ -133,7 +141,7 @@ class Uplink::Session {
     if (durable >= next) {
       // A hub that claims records we never assigned is wrong (or not ours): skip nothing.
       spdlog::warn("uplink: hub {} says durable through {} but our next seq is {}; ignoring it",
-                   u_.cfg_.hub, durable, next);
+                   target_, durable, next);
     } else if (durable > sent_through_) {
       // The hub already has these in Kafka (e.g. acked batch whose ack we lost): skip them.
       u_.apply_ack(durable);
@@ -150,7 +158,7 @@ class Uplink::Session {
     if (u_.on_record_limit_) u_.on_record_limit_(m.welcome().max_record_bytes());
     u_.counters_.connected = true;
     u_.counters_.sessions.fetch_add(1);
-    spdlog::info("uplink: connected to hub {} ({}), resuming after seq {}{}", u_.cfg_.hub,
+    spdlog::info("uplink: connected to hub {} ({}), resuming after seq {}{}", target_,
                  m.welcome().hub_id(), sent_through_, packed_ ? ", packed batches (zstd)" : "");
     return true;
   }
@@ -247,6 +255,8 @@ class Uplink::Session {
   }
 
   Uplink& u_;
+  std::string target_;
+  std::string redirect_;  // the owner's address from a Redirect, else ""
   std::uint64_t sent_through_ = 0;
   std::size_t max_records_ = u_.cfg_.batch_max_records;
   std::size_t max_bytes_ = u_.cfg_.batch_max_bytes;
@@ -338,12 +348,22 @@ void Uplink::run() {
   Backoff backoff(cfg_.backoff_initial, cfg_.backoff_max,
                   (static_cast<std::uint64_t>(rd()) << 32) ^ std::hash<std::string>{}(agent_id_));
   for (;;) {
-    Session s(*this);
-    const bool welcomed = s.run();
+    auto s = std::make_unique<Session>(*this, cfg_.hub);
+    bool welcomed = s->run();
+    // A redirect to the agent's owner is followed once per connect attempt; uplink.hub stays the
+    // address we start from.
+    const bool stop_now = [this] {
+      std::lock_guard lk(mu_);
+      return stopping_;
+    }();
+    if (!welcomed && !s->redirect().empty() && s->redirect() != cfg_.hub && !stop_now) {
+      s = std::make_unique<Session>(*this, std::string(s->redirect()));
+      welcomed = s->run();
+    }
     std::unique_lock lk(mu_);
     if (stopping_) return;
     if (welcomed) backoff.reset();
-    const auto wait = std::max(backoff.next(), s.retry_hint());
+    const auto wait = std::max(backoff.next(), s->retry_hint());
     spdlog::info("uplink: reconnecting to {} in {} ms", cfg_.hub, wait.count());
     cv_.wait_for(lk, wait, [&] { return stopping_; });
     if (stopping_) return;
