@@ -37,7 +37,8 @@ constexpr std::array kKeys = {
          KeyDef{"hub.advertise_address", Type::kString, {}, false, 0, kMaxInt, {},
                 "exactly_once with several replicas: `host:port` at which agents reach this replica "
                 "(an agent whose owner it is gets redirected here; Kubernetes: the pod's DNS name in "
-                "the headless Service). Empty: `hub.listen` (set it when that is `0.0.0.0:...`)."}),
+                "the headless Service). `env:NAME` reads it from an environment variable when the hub "
+                "starts. Empty: `hub.listen` (set it when that is `0.0.0.0:...`)."}),
     bind(EDGESYNC_FIELD(shutdown_grace),
          KeyDef{"hub.shutdown_grace_ms", Type::kInt, {}, false, 0, 3600000, {},
                 "On SIGTERM: stop reading new batches, wait this long for Kafka to confirm what is in "
