@@ -10,8 +10,14 @@
 namespace edgesync::hub {
 namespace {
 
-constexpr auto kRefreshEvery = std::chrono::seconds(10);
 constexpr auto kRefreshAtMost = std::chrono::seconds(1);
+constexpr auto kQuietAfterError = std::chrono::seconds(5);
+
+std::int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 std::vector<std::int32_t> ids(const std::vector<RdKafka::TopicPartition*>& parts) {
   std::vector<std::int32_t> out;
@@ -29,8 +35,11 @@ std::string list(const std::vector<std::int32_t>& v) {
 }  // namespace
 
 Ownership::Ownership(const HubConfig::Kafka& cfg, std::string advertise_address,
-                     OwnershipListener& listener)
-    : cfg_(cfg), advertise_(std::move(advertise_address)), listener_(listener) {
+                     std::int32_t partitions, OwnershipListener& listener)
+    : cfg_(cfg),
+      advertise_(std::move(advertise_address)),
+      partitions_(partitions),
+      listener_(listener) {
   std::string err;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   // The producer's connection settings (security, SASL, ...); producer-only ones are ignored.
@@ -99,7 +108,11 @@ void Ownership::run(const std::stop_token& stop) {
     {
       std::lock_guard lk(mu_);
       const auto since = std::chrono::steady_clock::now() - last_refresh_;
-      refresh = (refresh_wanted_ && since >= kRefreshAtMost) || since >= kRefreshEvery;
+      const bool quiet =
+          steady_ns() - last_error_ns_.load() >= std::chrono::nanoseconds(kQuietAfterError).count();
+      // Owning every partition, there is nobody to redirect to.
+      const bool others = assigned_ < static_cast<std::size_t>(partitions_);
+      refresh = refresh_wanted_ && since >= kRefreshAtMost && quiet && others;
     }
     if (refresh) refresh_owners();
   }
@@ -130,6 +143,7 @@ void Ownership::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCod
     refresh_wanted_ = true;
   }
   if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+    assigned_ = partitions.size();
     consumer->assign(partitions);
     consumer->pause(partitions);  // membership only: nothing is read through the group
     // With isolation.level=read_committed this waits for transactional offsets still pending on
@@ -155,10 +169,12 @@ void Ownership::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCod
                  list(parts));
     listener_.on_revoked(parts);
     consumer->unassign();
+    assigned_ = 0;
   } else {
     spdlog::warn("kafka: group '{}' rebalance error: {}", cfg_.group_id, RdKafka::err2str(err));
     listener_.on_revoked(parts);
     consumer->unassign();
+    assigned_ = 0;
   }
 }
 
@@ -168,6 +184,7 @@ void Ownership::event_cb(RdKafka::Event& e) {
     listener_.on_group_fatal("the group consumer failed: " + e.str() + " (" +
                              RdKafka::err2str(e.err()) + ")");
   } else if (e.type() == RdKafka::Event::EVENT_ERROR) {
+    last_error_ns_.store(steady_ns());
     spdlog::warn("kafka: ownership consumer: {} ({})", e.str(), RdKafka::err2str(e.err()));
   } else if (e.type() == RdKafka::Event::EVENT_LOG &&
              e.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {

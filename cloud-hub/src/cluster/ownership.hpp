@@ -18,9 +18,12 @@
 // group, so its agents wait kafka.group_session_timeout_ms before they move.
 //
 // Owners' addresses: the consumer's client.id is `hub.advertise_address`; DescribeConsumerGroups
-// maps each partition to its member's client id (group_owners.hpp), refreshed after every
-// assignment, on demand (a hello for an agent whose owner is unknown, at most once a second) and
-// every 10 s.
+// maps each partition to its member's client id (group_owners.hpp). Owners change only through a
+// rebalance, which every member takes part in, so the map is dropped at each rebalance and
+// described again after it while this replica does not own every partition (at most once a
+// second while the group is not Stable yet), and on demand (a hello for an agent whose owner is
+// unknown). Never within 5 s of a client error: librdkafka 2.0.2 can abort the process when a
+// connection drops under a coordinator-targeted Admin request (librdkafka issue #4605).
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -63,7 +66,8 @@ class Ownership final : private RdKafka::RebalanceCb, private RdKafka::EventCb {
  public:
   // Joins the group (asynchronously: the listener hears of the first assignment on the ownership
   // thread). Throws std::runtime_error when the consumer cannot be created.
-  Ownership(const HubConfig::Kafka& cfg, std::string advertise_address,
+  // `partitions`: the watermark topic's partition count.
+  Ownership(const HubConfig::Kafka& cfg, std::string advertise_address, std::int32_t partitions,
             OwnershipListener& listener);
   ~Ownership() override;  // leaves the group (the listener hears of the revocation first)
   Ownership(const Ownership&) = delete;
@@ -87,7 +91,10 @@ class Ownership final : private RdKafka::RebalanceCb, private RdKafka::EventCb {
 
   HubConfig::Kafka cfg_;
   std::string advertise_;
+  std::int32_t partitions_;
   OwnershipListener& listener_;
+  std::atomic<std::int64_t> last_error_ns_{0};  // steady clock, the consumer's last error event
+  std::size_t assigned_ = 0;                    // the ownership thread only
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::atomic<std::uint64_t> rebalances_{0};
 

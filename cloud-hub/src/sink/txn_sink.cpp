@@ -58,8 +58,9 @@ TxnSink::TxnSink(const HubConfig::Kafka& cfg, std::string advertise_address, Hub
   // Agents are owned by partition through the group; the watermarks of a partition are read when
   // it is assigned (on_assigned). The first assignment takes a session timeout when a dead
   // incarnation of this replica is still a member.
-  ownership_ = std::make_unique<Ownership>(cfg_, std::move(advertise_address),
-                                           static_cast<OwnershipListener&>(*this));
+  ownership_ =
+      std::make_unique<Ownership>(cfg_, std::move(advertise_address), watermark_partitions_,
+                                  static_cast<OwnershipListener&>(*this));
   {
     std::unique_lock lk(mu_);
     done_cv_.wait_for(lk, cfg_.group_session_timeout + cfg_.transaction_timeout,
