@@ -110,8 +110,10 @@ void Ownership::run(const std::stop_token& stop) {
       const auto since = std::chrono::steady_clock::now() - last_refresh_;
       const bool quiet =
           steady_ns() - last_error_ns_.load() >= std::chrono::nanoseconds(kQuietAfterError).count();
-      // Owning every partition, there is nobody to redirect to.
-      const bool others = assigned_ < static_cast<std::size_t>(partitions_);
+      // Only inside a generation (assigned, not revoked): between the two the group is
+      // rebalancing (or the coordinator is unreachable) and no owner is certain anyway. Owning
+      // every partition, there is nobody to redirect to.
+      const bool others = in_generation_ && assigned_ < static_cast<std::size_t>(partitions_);
       refresh = refresh_wanted_ && since >= kRefreshAtMost && quiet && others;
     }
     if (refresh) refresh_owners();
@@ -144,6 +146,7 @@ void Ownership::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCod
   }
   if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
     assigned_ = partitions.size();
+    in_generation_ = true;
     consumer->assign(partitions);
     consumer->pause(partitions);  // membership only: nothing is read through the group
     // With isolation.level=read_committed this waits for transactional offsets still pending on
@@ -170,11 +173,13 @@ void Ownership::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCod
     listener_.on_revoked(parts);
     consumer->unassign();
     assigned_ = 0;
+    in_generation_ = false;
   } else {
     spdlog::warn("kafka: group '{}' rebalance error: {}", cfg_.group_id, RdKafka::err2str(err));
     listener_.on_revoked(parts);
     consumer->unassign();
     assigned_ = 0;
+    in_generation_ = false;
   }
 }
 

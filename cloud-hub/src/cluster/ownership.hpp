@@ -22,8 +22,9 @@
 // rebalance, which every member takes part in, so the map is dropped at each rebalance and
 // described again after it while this replica does not own every partition (at most once a
 // second while the group is not Stable yet), and on demand (a hello for an agent whose owner is
-// unknown). Never within 5 s of a client error: librdkafka 2.0.2 can abort the process when a
-// connection drops under a coordinator-targeted Admin request (librdkafka issue #4605).
+// unknown); only between an assignment and the next revocation. Never within 5 s of an error:
+// librdkafka 2.0.2 can abort the process when a connection drops under a coordinator-targeted Admin
+// request (librdkafka issue #4605).
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -95,6 +96,7 @@ class Ownership final : private RdKafka::RebalanceCb, private RdKafka::EventCb {
   OwnershipListener& listener_;
   std::atomic<std::int64_t> last_error_ns_{0};  // steady clock, the consumer's last error event
   std::size_t assigned_ = 0;                    // the ownership thread only
+  bool in_generation_ = false;                  // assigned and not revoked since (same thread)
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::atomic<std::uint64_t> rebalances_{0};
 
