@@ -153,6 +153,7 @@ void Ownership::rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCod
     // these partitions (KIP-447's require_stable): the previous owner's last transaction is then
     // committed or aborted, and its watermarks are final before we read them.
     std::vector<RdKafka::TopicPartition*> probe;
+    probe.reserve(partitions.size());
     for (const auto* p : partitions) {
       probe.push_back(RdKafka::TopicPartition::create(p->topic(), p->partition()));
     }

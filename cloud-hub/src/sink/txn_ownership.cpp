@@ -154,6 +154,7 @@ void TxnSink::on_revoked(const std::vector<std::int32_t>& partitions) {
   }
   if (!dropped.empty()) {
     std::vector<DeliverySlot*> slots;
+    slots.reserve(dropped.size());
     for (const auto& p : dropped) slots.push_back(p.slot);
     report(slots, DeliveryResult{false, ErrorClass::kRetriable, "_REVOKED",
                                  "this replica no longer owns the agent (rebalance); reconnect"});
