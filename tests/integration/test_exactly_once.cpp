@@ -11,6 +11,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <algorithm>
+#include <csignal>
 #include <functional>
 #include <map>
 #include <random>
@@ -448,4 +449,82 @@ TEST_CASE(
   for (auto& ag : agents) CHECK(ag->stop() == 0);
   CHECK(a.stop() == 0);
   CHECK(b.stop() == 0);
+}
+
+// KIP-447 fencing by the group: replica B holds records of an agent in its open transaction and
+// is frozen (SIGSTOP) past the session timeout; the group gives its partitions to A, which
+// welcomes the agent with the committed watermark and writes the resent records. When B resumes,
+// the group coordinator refuses its transaction (stale generation): nothing of it is visible.
+TEST_CASE("exactly_once: a replica frozen past the session timeout cannot commit what it held") {
+  auto dir = make_temp_dir("eos-frozen");
+  const auto topic = unique_topic("eos-frozen-data");
+  const auto wm = unique_topic("eos-frozen-wm");
+  const auto yaml = [&](const std::string& name, int commit_ms) {
+    HubYaml y{kafka_bootstrap(), topic};
+    y.kafka_extra =
+        "  delivery: exactly_once\n  delivery_timeout_ms: 20000\n"
+        "  commit_interval_ms: " +
+        std::to_string(commit_ms) + "\n  watermark_topic: " + wm +
+        "\n  watermark_partitions: 3\n  transactional_id: " + unique_topic(name) +
+        "\n  group_session_timeout_ms: 6000\n";
+    return y;
+  };
+  HubProcess a(dir / "a", yaml("txn-a", 100));
+  HubProcess b(dir / "b", yaml("txn-b", 4000));  // records wait in B's open transaction
+  a.start();
+  b.start();
+  // An agent that B owns: the first candidate B welcomes.
+  std::string agent;
+  std::unique_ptr<RawStream> s;
+  for (int i = 0; i < 60 && !s; ++i) {
+    const auto id = "frozen-" + std::to_string(::getpid()) + "-" + std::to_string(i);
+    auto t = std::make_unique<RawStream>(RawStream::channel(b.address()));
+    if (t->write(hello(id, 1, 1, "buf"))) {
+      if (auto m = t->read(); m && m->has_welcome()) {
+        agent = id;
+        s = std::move(t);
+        break;
+      }
+    }
+    t->cancel();
+    (void)t->finish();
+    if (i % 3 == 2) std::this_thread::sleep_for(300ms);  // the group may still be settling
+  }
+  REQUIRE_MESSAGE(s, "B welcomed none of the candidates");
+  REQUIRE(s->write(batch(1, range(1, 50))));
+  REQUIRE(acked(*s, 50));  // committed by B
+  REQUIRE(s->write(batch(2, range(51, 80))));
+  std::this_thread::sleep_for(500ms);  // written into B's open transaction, not committed
+  const auto a_all = [&] {
+    return count_in(read_file(a.log()), "accepting the agents of 3 watermark partition(s)");
+  };
+  const auto before = a_all();
+  REQUIRE(::kill(b.process().pid(), SIGSTOP) == 0);
+  CHECK_MESSAGE(wait_until([&] { return a_all() > before; }, 30s), read_file(a.log()));
+  v1::Welcome w;
+  auto s2 = welcomed(
+      a.address(), [&](std::uint64_t e) { return hello(agent, 81, e, "buf", 51); }, &w);
+  CHECK(w.durable_through() == 50);  // B's open transaction is not in the watermark
+  REQUIRE(s2->write(batch(3, range(51, 80))));
+  REQUIRE(acked(*s2, 80));
+  REQUIRE(::kill(b.process().pid(), SIGCONT) == 0);
+  // B resumes with a commit due: the coordinator refuses its stale generation (aborted), or the
+  // producer is fenced; either way nothing of its transaction becomes visible.
+  CHECK_MESSAGE(
+      wait_until(
+          [&] {
+            const auto log = read_file(b.log());
+            return count_in(log, "aborting the transaction") + count_in(log, "cannot go on") >= 1;
+          },
+          30s),
+      read_file(b.log()));
+  s->cancel();
+  s2->cancel();
+  const auto c = count(seq_counts(read_topic(topic, 80, 60s, 3s), agent), 80);
+  MESSAGE("frozen replica: missing=" << c.missing << " duplicates=" << c.duplicates);
+  CHECK(c.missing == 0);
+  CHECK(c.duplicates == 0);
+  CHECK(c.beyond == 0);
+  CHECK(a.stop() == 0);
+  (void)b.stop();
 }
