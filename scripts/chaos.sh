@@ -16,7 +16,9 @@ case "$mode" in
   --short)
     rc=0
     "$BUILD_DIR/bin/chaos" | tee "$out" || rc=1
-    # kafka.delivery: exactly_once, one hub replica: agent and hub kill -9, 0 duplicates required.
+    # kafka.delivery: exactly_once: agent kill -9, then three hub replicas sharing the agents
+    # through the consumer group (kill -9 of the agent's replica, scale 1 -> 3 -> 1); 0 duplicates
+    # required.
     "$BUILD_DIR/bin/chaos" --eos | tee -a "$out" || rc=1
     exit $rc ;;
   --long)
@@ -31,10 +33,11 @@ case "$mode" in
       echo "See docs/guarantees.md for what each column may and may not contain."
       grep -E '^\||^\(gaps|^chaos:' "$out"
       echo
-      echo "## kafka.delivery: exactly_once (one hub replica)"
+      echo "## kafka.delivery: exactly_once"
       echo
-      echo "The same scenarios that touch the Kafka side, with the hub in exactly_once; a duplicate"
-      echo "(agent, seq) seen by the read_committed reader fails a scenario."
+      echo "The same scenarios that touch the Kafka side, with the hub in exactly_once, plus three hub"
+      echo "replicas sharing the agents through the consumer group (replica kill -9, scale 1 -> 3 -> 1);"
+      echo "a duplicate (agent, seq) seen by the read_committed reader fails a scenario."
       grep -E '^\||^\(gaps|^chaos:' "$out.eos"; } > "$ROOT/docs/reliability.md"
     rm -f "$out.eos"
     echo "wrote docs/reliability.md"

@@ -215,8 +215,14 @@ for f in sorted(glob.glob(os.path.join(out, "*.yaml"))):
             kinds = {get(d, "kind") for d in docs}
             if "StatefulSet" not in kinds or "Deployment" in kinds:
                 err(name, f"ConfigMap/{cm} is exactly_once but the hub is not (only) a StatefulSet")
-            if "HorizontalPodAutoscaler" in kinds: err(name, "exactly_once with an HPA (one replica in this version)")
+            if "HorizontalPodAutoscaler" in kinds: err(name, "exactly_once with an HPA (scale by hand: each step is a group rebalance)")
             if not get(cfg, "kafka.watermark_topic"): err(name, f"ConfigMap/{cm}: exactly_once without kafka.watermark_topic")
+            # Several replicas redirect agents to each other: each must advertise its own address.
+            sts = [d for d in docs if get(d, "kind") == "StatefulSet"]
+            if any((get(d, "spec.replicas") or 1) > 1 for d in sts) and not get(cfg, "hub.advertise_address"):
+                err(name, f"ConfigMap/{cm}: exactly_once with several replicas needs hub.advertise_address")
+            if get(cfg, "hub.advertise_address") and not any(get(d, "kind") == "Service" and get(d, "spec.clusterIP") == "None" for d in docs):
+                err(name, "exactly_once: hub.advertise_address without a headless Service for the replicas' names")
     print(f"    {name}: {len(docs)} objects")
 
 with open(pkg_cfg) as fh: check_cfg(os.path.basename(pkg_cfg), fh.read(), AGENT_REQUIRED)

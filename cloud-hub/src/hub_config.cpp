@@ -33,6 +33,12 @@ constexpr std::array kKeys = {
     bind(EDGESYNC_FIELD(hub_id),
          KeyDef{"hub.id", Type::kString, {}, false, 0, kMaxInt, {},
                 "Name of this replica in logs and welcomes; empty = host name."}),
+    bind(EDGESYNC_FIELD(advertise_address),
+         KeyDef{"hub.advertise_address", Type::kString, {}, false, 0, kMaxInt, {},
+                "exactly_once with several replicas: `host:port` at which agents reach this replica "
+                "(an agent whose owner it is gets redirected here; Kubernetes: the pod's DNS name in "
+                "the headless Service). `env:NAME` reads it from an environment variable when the hub "
+                "starts. Empty: `hub.listen` (set it when that is `0.0.0.0:...`)."}),
     bind(EDGESYNC_FIELD(shutdown_grace),
          KeyDef{"hub.shutdown_grace_ms", Type::kInt, {}, false, 0, 3600000, {},
                 "On SIGTERM: stop reading new batches, wait this long for Kafka to confirm what is in "
@@ -167,6 +173,17 @@ constexpr std::array kKeys = {
          KeyDef{"kafka.transaction_timeout_ms", Type::kInt, {}, false, 1000, 900000, {},
                 "exactly_once: librdkafka `transaction.timeout.ms` (the broker aborts a transaction "
                 "open longer; at most the broker's `transaction.max.timeout.ms`)."}),
+    bind(EDGESYNC_FIELD(kafka.group_id),
+         KeyDef{"kafka.group_id", Type::kString, {}, false, 0, kMaxInt, {},
+                "exactly_once: consumer group the replicas join over the watermark topic; a replica "
+                "owns the agents whose watermark partition it is assigned (transactions commit with "
+                "this group's metadata, KIP-447). Empty: `edgesync-hub-` + `kafka.watermark_topic` "
+                "(replicas sharing a watermark topic share the group)."}),
+    bind(EDGESYNC_FIELD(kafka.group_session_timeout),
+         KeyDef{"kafka.group_session_timeout_ms", Type::kInt, {}, false, 1000, 3600000, {},
+                "exactly_once: the group's `session.timeout.ms`: after a replica dies (kill -9) its "
+                "agents move to the others this long later (the broker's "
+                "`group.min.session.timeout.ms`, 6000 by default, is the floor)."}),
     bind(EDGESYNC_FIELD(kafka.health_check),
          KeyDef{"kafka.health_check_ms", Type::kInt, {}, false, 200, 600000, {},
                 "Every this often the hub asks Kafka for metadata (same timeout); /readyz is 503 while "
@@ -220,6 +237,8 @@ HubConfig hub_config_from(const config::Values& v) {
     c.kafka.routes.push_back(std::move(route));
   }
   if (c.kafka.transactional_id.empty()) c.kafka.transactional_id = "edgesync-hub-" + c.hub_id;
+  if (c.kafka.group_id.empty()) c.kafka.group_id = "edgesync-hub-" + c.kafka.watermark_topic;
+  if (c.advertise_address.empty()) c.advertise_address = c.listen;
   if (c.kafka.exactly_once && c.kafka.watermark_topic.empty()) {
     throw config::ConfigError(v.where("kafka.watermark_topic") +
                               ": key 'kafka.watermark_topic': exactly_once needs a topic");

@@ -21,7 +21,8 @@ struct Route {
 // that key's one default in its initializer.
 struct HubConfig {
   std::string listen = "0.0.0.0:7443";
-  std::string hub_id;  // empty: the host name
+  std::string hub_id;             // empty: the host name
+  std::string advertise_address;  // resolved: `listen` when not set
   std::chrono::milliseconds shutdown_grace{20000};
   std::size_t max_batch_records = 5000;
   std::size_t max_batch_bytes = 4 << 20;
@@ -61,6 +62,9 @@ struct HubConfig {
     int watermark_partitions = 12;
     std::string transactional_id;  // resolved: "edgesync-hub-<hub.id>" when not set
     std::chrono::milliseconds transaction_timeout{60000};
+    // Ownership of agents by a consumer group over the watermark topic (exactly_once).
+    std::string group_id;  // resolved: "edgesync-hub-" + watermark_topic when not set
+    std::chrono::milliseconds group_session_timeout{10000};
   } kafka;
 
   std::string metrics_listen = "0.0.0.0:9103";  // "" = no status server

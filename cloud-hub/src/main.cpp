@@ -48,7 +48,8 @@ int run_hub(const std::string& config_path) {
   TxnSink* txn = nullptr;
   std::unique_ptr<Sink> sink;
   if (cfg.kafka.exactly_once) {
-    auto t = std::make_unique<TxnSink>(cfg.kafka, &metrics, [] { ::kill(::getpid(), SIGTERM); });
+    auto t = std::make_unique<TxnSink>(cfg.kafka, resolve_secret(cfg.advertise_address), &metrics,
+                                       [] { ::kill(::getpid(), SIGTERM); });
     txn = t.get();
     sink = std::move(t);
   } else {

@@ -2,8 +2,10 @@
 // agent-hub link and Mosquitto are killed, stopped or cut. Counts by sequence number; prints one
 // row per scenario and a closing "N passed, N failed" line. Fails on any sequence gap that no
 // deliberate drop explains, or on an MQTT-hop loss over the documented bound.
-// With --eos the hub runs with kafka.delivery: exactly_once (one replica) and a scenario also fails
-// on any duplicate (agent, seq) seen by the read_committed reader.
+// With --eos the hub runs with kafka.delivery: exactly_once and a scenario also fails on any
+// duplicate (agent, seq) seen by the read_committed reader; --eos adds the multi-replica
+// scenarios (three replicas sharing agents through the consumer group: kill -9 of the agent's
+// replica, scale 1 -> 3 -> 1) and, in the short run, leaves out the one-replica hub kill.
 //   chaos [--long] [--eos] [--only NAME]
 #include <unistd.h>
 
@@ -101,6 +103,7 @@ struct Stack {
   FaultProxy link;
   int mport;
   Agent agent;
+  Agent& agent_ref() { return agent; }
 };
 
 std::unique_ptr<Process> load(Stack& s, int seconds, int rate) {
@@ -112,15 +115,16 @@ std::unique_ptr<Process> load(Stack& s, int seconds, int rate) {
       s.dir / "sim.log");
 }
 
-// Drains, reads Kafka back and fills the counting columns of `r`.
-void account(Stack& s, Row& r, std::uint64_t kills_of_agent) {
+// Drains, reads Kafka back and fills the counting columns of `r` (a Stack or a Replicas).
+template <class S>
+void account(S& s, Row& r, std::uint64_t kills_of_agent) {
   r.published = sim_result(s.dir / "sim.log").acked;
-  wait_until([&] { return s.agent.status().records == 0; }, 180s);
+  wait_until([&] { return s.agent_ref().status().records == 0; }, 180s);
   std::this_thread::sleep_for(1s);
-  auto st = s.agent.status();
+  auto st = s.agent_ref().status();
   r.committed = st.next_seq - 1;
-  auto [rc, out] =
-      run_capture({bin("edge-agent"), "buffer", "status", "--db", s.agent.db().string(), "--json"});
+  const std::string db = s.agent_ref().db().string();
+  auto [rc, out] = run_capture({bin("edge-agent"), "buffer", "status", "--db", db, "--json"});
   if (rc == 0) {
     auto j = nlohmann::json::parse(out.substr(out.find('{')));
     if (j.contains("dropped") && j["dropped"].contains("total"))
@@ -146,10 +150,125 @@ void account(Stack& s, Row& r, std::uint64_t kills_of_agent) {
 
 using Scenario = std::function<Row(const Env&)>;
 
+// exactly_once with several hub replicas (issue #12): three replicas share one watermark topic
+// through the consumer group; the agent dials replica 0 (its uplink.hub, as it would a Service)
+// and is redirected to its owner.
+struct Replicas {
+  Replicas(const Env& env, const std::string& name, int started)
+      : dir(env.root / name),
+        mq(dir / "mqtt", 0, true),
+        topic(unique_topic("chaos-" + name)),
+        mport(free_port()) {
+    const auto wm = unique_topic("chaos-wm");
+    for (int i = 0; i < 3; ++i) {
+      hubs.push_back(std::make_unique<Hub>(
+          dir / ("hub" + std::to_string(i)),
+          HubOptions{kafka_bootstrap(), topic,
+                     "  delivery: exactly_once\n  delivery_timeout_ms: 8000\n"
+                     "  transaction_timeout_ms: 10000\n  watermark_topic: " +
+                         wm + "\n  watermark_partitions: 3\n  transactional_id: " +
+                         unique_topic("chaos-txn") + "\n  group_session_timeout_ms: 6000\n"}));
+    }
+    for (int i = 0; i < started; ++i) hubs[static_cast<std::size_t>(i)]->start();
+    AgentOptions o{"chaos-" + name + "-" + std::to_string(::getpid()), mq.uri(), hubs[0]->address(),
+                   "", 256};
+    o.metrics_port = mport;
+    o.uplink_yaml = "  keepalive_ms: 1000\n  backoff_max_ms: 2000\n";
+    agent = std::make_unique<Agent>(dir / "agent", o);
+    agent->start();
+    wait_until([&] { return http_get(mport, "/readyz").first == 200; }, 30s);
+  }
+  std::filesystem::path log(std::size_t i) const {
+    return dir / ("hub" + std::to_string(i)) / "hub.log";
+  }
+  // The replica that welcomed the agent last (its log's latest "connected from" line).
+  std::size_t owner() const {
+    std::size_t best = 0;
+    std::string best_ts;
+    for (std::size_t i = 0; i < hubs.size(); ++i) {
+      const auto text = read_file(log(i));
+      const auto at = text.rfind("connected from");
+      if (at == std::string::npos) continue;
+      const auto line = text.rfind('\n', at);
+      const auto ts = text.substr(line == std::string::npos ? 0 : line + 1, 23);
+      if (ts > best_ts) {
+        best_ts = ts;
+        best = i;
+      }
+    }
+    return best;
+  }
+  std::filesystem::path dir;
+  Mosquitto mq;
+  std::string topic;
+  int mport;
+  std::vector<std::unique_ptr<Hub>> hubs;
+  std::unique_ptr<Agent> agent;
+  Agent& agent_ref() { return *agent; }
+};
+
+std::unique_ptr<Process> load(Replicas& s, int seconds, int rate) {
+  const int devices = 10;
+  return start_sim(
+      s.mq.uri(),
+      {"--devices", std::to_string(devices), "--count", std::to_string(seconds * rate / devices),
+       "--rate", std::to_string(rate), "--size", "150"},
+      s.dir / "sim.log");
+}
+
+// kill -9 of the replica that streams the agent, restarted 0.5 s later (it rejoins the group
+// under its static member id and takes its partitions back).
+Row replica_kill(const Env& env) {
+  Row r{"replica kill -9 (3 replicas)"};
+  Replicas s(env, "replica-kill", 3);
+  const int cycles = env.long_run ? 20 : 2;
+  auto sim = load(s, cycles * 6 + 5, 1000);
+  for (int i = 0; i < cycles; ++i) {
+    std::this_thread::sleep_for(2500ms);
+    const double before = metric(s.mport, "edgesync_agent_acked_through_seq");
+    auto& victim = *s.hubs[s.owner()];
+    victim.kill9();
+    std::this_thread::sleep_for(500ms);
+    victim.start();
+    r.max_recovery_s =
+        std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
+  }
+  sim->wait(300s);
+  account(s, r, 0);
+  return r;
+}
+
+// One replica, then three (two join: rebalance), then one again (two stop gracefully: as static
+// members they keep their partitions until the session timeout, then the first takes them).
+Row scale_1_3_1(const Env& env) {
+  Row r{"scale 1 -> 3 -> 1 replicas"};
+  Replicas s(env, "scale", 1);
+  const int cycles = env.long_run ? 20 : 1;
+  auto sim = load(s, env.long_run ? cycles * 22 + 5 : 20, 1000);
+  for (int i = 0; i < cycles; ++i) {
+    std::this_thread::sleep_for(3s);
+    double before = metric(s.mport, "edgesync_agent_acked_through_seq");
+    s.hubs[1]->start();
+    s.hubs[2]->start();
+    r.max_recovery_s =
+        std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
+    std::this_thread::sleep_for(4s);
+    before = metric(s.mport, "edgesync_agent_acked_through_seq");
+    s.hubs[1]->stop();
+    s.hubs[2]->stop();
+    r.max_recovery_s =
+        std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
+  }
+  sim->wait(300s);
+  account(s, r, 0);
+  return r;
+}
+
 Row agent_kill(const Env& env) {
   Row r{"agent kill -9"};
   Stack s(env, "agent-kill");
-  const int cycles = env.long_run ? 30 : 10;
+  // The short exactly_once run kills the agent 5 times: its time goes to the replica scenarios.
+  const int cycles = env.long_run ? 30 : (env.eos ? 5 : 10);
   auto sim = load(s, cycles * 4 + 5, 1500);  // outlasts the kill loop
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int> ms(800, 2000);
@@ -269,8 +388,9 @@ int main(int argc, char** argv) try {
   app.add_flag("--long", env.long_run, "Release check: more cycles, 30 s Kafka outages");
   app.add_flag("--eos", env.eos,
                "Hub in kafka.delivery: exactly_once; a duplicate (agent, seq) fails a scenario. "
-               "Runs the Kafka-side scenarios only (agent and hub kill -9; with --long also "
-               "Kafka stopped and link frozen/cut)");
+               "Runs the Kafka-side scenarios only (agent kill -9, hub replica kill -9 and scale "
+               "1 -> 3 -> 1 with three replicas; with --long also one-replica hub kill -9, Kafka "
+               "stopped and link frozen/cut)");
   app.add_option("--only", only, "Run one scenario (substring of its name)");
   CLI11_PARSE(app, argc, argv);
   std::signal(SIGPIPE, SIG_IGN);  // a killed peer must fail a write, not end the suite silently
@@ -288,6 +408,8 @@ int main(int argc, char** argv) try {
   const std::vector<std::pair<std::string, Scenario>> all = {
       {"agent kill -9", agent_kill},
       {"hub kill -9", hub_kill},
+      {"replica kill -9 (3 replicas)", replica_kill},
+      {"scale 1 -> 3 -> 1 replicas", scale_1_3_1},
       {"Kafka stopped", kafka_stop},
       {"link frozen/cut", link_cut},
       {"Mosquitto restarted", mosquitto_restart},
@@ -298,7 +420,12 @@ int main(int argc, char** argv) try {
     const bool kafka_side =
         name == "agent kill -9" || name == "hub kill -9" ||
         (env.long_run && (name == "Kafka stopped" || name == "link frozen/cut"));
-    if (env.eos && !kafka_side) continue;
+    // Several exactly_once replicas (issue #12); the short run replaces the one-replica hub kill
+    // with them (same CI time).
+    const bool replicas = name.find("replica") != std::string::npos;
+    if (env.eos && !kafka_side && !replicas) continue;
+    if (!env.eos && replicas) continue;
+    if (env.eos && !env.long_run && name == "hub kill -9") continue;
     std::cerr << "chaos: running '" << name << "'...\n";
     const auto t0 = Clock::now();
     try {

@@ -278,3 +278,30 @@ TEST_CASE("a buffer whose seqs start over is never told to skip them") {
   auto again = welcomed(h, "reset-2", 10, 1, "b1", &w2);
   CHECK(w2.durable_through() == 0);
 }
+
+TEST_CASE("a replica that does not own the agent redirects it to the owner, or says rebalancing") {
+  Hub h;
+  h.sink.not_owner_of_all = "hub-1.hubs:7443";
+  {
+    auto s = h.open();
+    REQUIRE(s->write(test::hello("moved-1", 1)));
+    auto m = s->read();
+    REQUIRE(m);
+    REQUIRE(m->has_redirect());  // instead of a welcome: nothing of this stream is accepted
+    CHECK(m->redirect().address() == "hub-1.hubs:7443");
+    CHECK(m->redirect().reason().find("moved-1") != std::string::npos);
+    CHECK_FALSE(s->read());
+    const auto st = s->finish();
+    CHECK(st.error_code() == StatusCode::UNAVAILABLE);
+    CHECK(st.error_message().find("hub-1.hubs:7443") != std::string::npos);
+  }
+  h.sink.not_owner_of_all = "";  // a rebalance in progress: no owner known
+  {
+    auto s = h.open();
+    REQUIRE(s->write(test::hello("moved-1", 1, 2)));
+    CHECK_FALSE(s->read());  // no welcome, no redirect
+    const auto st = s->finish();
+    CHECK(st.error_code() == StatusCode::UNAVAILABLE);
+    CHECK(st.error_message().find("rebalancing") != std::string::npos);
+  }
+}

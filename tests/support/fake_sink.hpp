@@ -66,6 +66,17 @@ class FakeSink : public hub::Sink {
   bool flush(std::chrono::milliseconds) override { return true; }
   std::size_t in_flight() const override { return in_flight_; }
   std::uint64_t max_record_bytes() const override { return 123456; }
+  // Exactly-once replicas: when set, hellos are answered as by a replica that does not own the
+  // agent; `owner` "" = no owner known (rebalancing).
+  std::optional<std::string> not_owner_of_all;
+  std::optional<hub::SessionStart> open_session(std::string_view, std::string_view,
+                                                std::uint64_t) override {
+    if (!not_owner_of_all) return std::nullopt;
+    hub::SessionStart s;
+    s.not_owner = true;
+    s.owner = *not_owner_of_all;
+    return s;
+  }
 
   std::set<std::uint64_t> delivered() {
     std::lock_guard lk(mu_);

@@ -34,6 +34,11 @@ struct SessionStart {
   std::uint64_t durable_through = 0;
   std::uint64_t session = 0;
   bool reset = false;  // the hello's next_seq was at or below the watermark: started over at 0
+  // Several replicas (a consumer group over the watermark topic): this replica does not own the
+  // agent, so no session was opened (`session` 0, nothing of the stream may be accepted). `owner`
+  // is the owning replica's advertised address; "" while no owner is known (rebalancing).
+  bool not_owner = false;
+  std::string owner;
 };
 
 // How a failure is handled: retry (the stream ends unacked, the agent resends) or put the
@@ -94,6 +99,10 @@ class Sink {
                                                    std::uint64_t /*next_seq*/) {
     return std::nullopt;
   }
+  // Exactly-once sinks with several replicas: bumped whenever sessions were ended because their
+  // agents moved to another replica (the service then asks each live stream, session_live()).
+  virtual std::uint64_t ownership_changes() const { return 0; }
+  virtual bool session_live(std::uint64_t /*session*/) const { return true; }
 };
 
 }  // namespace edgesync::hub

@@ -25,4 +25,16 @@ const char* txn_error_class_name(TxnErrorClass c);
 // "<call>: <ERROR_NAME> (<text>) [<class>]" for logs (librdkafka's text holds no secrets).
 std::string describe_txn_error(const char* call, const rd_kafka_error_t* error);
 
+// Owns the rd_kafka_error_t a transactional call returned (null: success).
+struct TxnError {
+  rd_kafka_error_t* e;
+  explicit TxnError(rd_kafka_error_t* err) : e(err) {}
+  ~TxnError() {
+    if (e) rd_kafka_error_destroy(e);
+  }
+  TxnError(const TxnError&) = delete;
+  TxnError& operator=(const TxnError&) = delete;
+  explicit operator bool() const { return e != nullptr; }
+};
+
 }  // namespace edgesync::hub

@@ -22,25 +22,14 @@ std::int64_t steady_ns() {
       .count();
 }
 
-// Owns an rd_kafka_error_t.
-struct TxnError {
-  rd_kafka_error_t* e;
-  explicit TxnError(rd_kafka_error_t* err) : e(err) {}
-  ~TxnError() {
-    if (e) rd_kafka_error_destroy(e);
-  }
-  TxnError(const TxnError&) = delete;
-  TxnError& operator=(const TxnError&) = delete;
-  explicit operator bool() const { return e != nullptr; }
-};
-
 DeliveryResult retriable(std::string_view name, std::string_view text) {
   return DeliveryResult{false, ErrorClass::kRetriable, name, text};
 }
 
 }  // namespace
 
-TxnSink::TxnSink(const HubConfig::Kafka& cfg, HubMetrics* metrics, std::function<void()> on_fatal)
+TxnSink::TxnSink(const HubConfig::Kafka& cfg, std::string advertise_address, HubMetrics* metrics,
+                 std::function<void()> on_fatal)
     : cfg_(cfg), metrics_(metrics), on_fatal_(std::move(on_fatal)) {
   std::unique_ptr<RdKafka::Conf> conf = producer_conf(cfg_);  // transactional (cfg.exactly_once)
   std::uint64_t producer_max = 0;
@@ -62,17 +51,26 @@ TxnSink::TxnSink(const HubConfig::Kafka& cfg, HubMetrics* metrics, std::function
   }
   watermark_partitions_ =
       ensure_watermark_topic(*producer_, cfg_, std::chrono::milliseconds(timeout_ms));
-  for (auto& [key, seq] : read_watermarks(cfg_, watermark_partitions_,
-                                          std::chrono::milliseconds(timeout_ms), metrics)) {
-    KeyState& ks = keys_[key];
-    ks.key = key;
-    ks.agent = key.substr(0, key.find('\n'));
-    ks.partition = watermark_partition(ks.agent, watermark_partitions_);
-    ks.committed = seq;
-  }
+  owned_.assign(static_cast<std::size_t>(watermark_partitions_), false);
   last_ok_ns_ = steady_ns();
   committer_ = std::jthread([this](const std::stop_token& stop) { run(stop); });
   health_ = std::jthread([this](const std::stop_token& stop) { health_loop(stop); });
+  // Agents are owned by partition through the group; the watermarks of a partition are read when
+  // it is assigned (on_assigned). The first assignment takes a session timeout when a dead
+  // incarnation of this replica is still a member.
+  ownership_ =
+      std::make_unique<Ownership>(cfg_, std::move(advertise_address), watermark_partitions_,
+                                  static_cast<OwnershipListener&>(*this));
+  {
+    std::unique_lock lk(mu_);
+    done_cv_.wait_for(lk, cfg_.group_session_timeout + cfg_.transaction_timeout,
+                      [&] { return assignments_ > 0 || fatal_.load(); });
+    if (assignments_ == 0) {
+      spdlog::warn("kafka: no assignment from group '{}' yet; agents are refused as rebalancing",
+                   cfg_.group_id);
+    }
+  }
+  std::lock_guard lk(mu_);
   spdlog::info(
       "kafka: exactly-once producer '{}' for {} ready: commit every {} ms, watermark topic '{}' "
       "({} partitions, {} watermark(s) known), default topic '{}', {} route(s)",
@@ -82,6 +80,7 @@ TxnSink::TxnSink(const HubConfig::Kafka& cfg, HubMetrics* metrics, std::function
 }
 
 TxnSink::~TxnSink() {
+  ownership_.reset();  // leaves the group: the revocation commits what is open
   health_.request_stop();
   if (health_.joinable()) health_.join();
   committer_.request_stop();
@@ -162,6 +161,14 @@ ProduceStatus TxnSink::enqueue(const SinkRecord& r, DeliverySlot* slot, std::siz
 std::optional<SessionStart> TxnSink::open_session(std::string_view agent, std::string_view buffer,
                                                   std::uint64_t next_seq) {
   std::lock_guard lk(mu_);
+  const std::int32_t partition = watermark_partition(agent, watermark_partitions_);
+  if (!owned_.at(static_cast<std::size_t>(partition))) {
+    SessionStart no;
+    no.not_owner = true;
+    if (ownership_) no.owner = ownership_->owner_of(partition);
+    if (ownership_ && no.owner == ownership_->advertise_address()) no.owner.clear();  // stale
+    return no;
+  }
   std::string key = watermark_key(agent, buffer);
   auto [it, inserted] = keys_.try_emplace(key);
   KeyState& ks = it->second;
@@ -216,19 +223,27 @@ void TxnSink::run(const std::stop_token& stop) {
   auto deadline = std::chrono::steady_clock::now() + cfg_.commit_interval;
   std::vector<Pending> batch;
   while (!stop.stop_requested() && !fatal_.load()) {
+    std::uint64_t wanted = 0;
     {
       std::unique_lock lk(mu_);
-      cv_.wait_until(lk, stop, deadline, [&] { return !pending_.empty(); });
+      cv_.wait_until(lk, stop, deadline,
+                     [&] { return !pending_.empty() || commit_wanted_ != commit_done_; });
       batch.swap(pending_);
+      wanted = commit_wanted_;
     }
     if (!batch.empty()) write(batch);
     batch.clear();
     producer_->poll(0);  // delivery reports (failures doom the open transaction)
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (std::chrono::steady_clock::now() >= deadline || wanted != commit_done_) {
       if (txn_open_ && !fatal_.load()) commit(stop);
       deadline = std::chrono::steady_clock::now() + cfg_.commit_interval;
+      std::lock_guard lk(mu_);
+      commit_done_ = wanted;
+      done_cv_.notify_all();
     }
   }
+  std::lock_guard lk(mu_);
+  done_cv_.notify_all();  // a revocation waiting for a commit that will not come
 }
 
 void TxnSink::write(std::vector<Pending>& batch) {
@@ -327,6 +342,7 @@ void TxnSink::commit(const std::stop_token& stop) {
       return;
     }
   }
+  if (!send_offsets(stop)) return;
   for (;;) {
     TxnError e{rd_kafka_commit_transaction(producer_->c_ptr(), -1)};
     if (!e) break;

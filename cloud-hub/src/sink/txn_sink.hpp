@@ -8,6 +8,13 @@
 // sessions it carried. A fatal or fenced producer stops the sink: records are refused, /readyz
 // fails and `on_fatal` runs (the hub shuts down for its orchestrator to restart it).
 //
+// Ownership (several replicas): the replica owns the agents whose watermark partition the consumer
+// group assigned it (cluster/ownership.hpp). It reads those partitions' watermarks before it
+// accepts their agents, refuses (redirects) the others, commits with the group's metadata
+// (send_offsets_to_transaction, KIP-447: a replica whose partitions moved is fenced by the
+// broker), and on a revocation ends the sessions of those agents and commits or aborts its open
+// transaction before the partitions move.
+//
 // Duplicates across reconnects: a new session of a buffer starts from the watermark Kafka holds
 // committed; records it resends that an uncommitted transaction already carries (the previous
 // session's) are not written again but resolved with that transaction.
@@ -25,20 +32,27 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster/ownership.hpp"
 #include "hub_config.hpp"
 #include "hub_metrics.hpp"
 #include "sink.hpp"
 
 namespace edgesync::hub {
 
-class TxnSink final : public Sink, private RdKafka::DeliveryReportCb, private RdKafka::EventCb {
+class TxnSink final : public Sink,
+                      private RdKafka::DeliveryReportCb,
+                      private RdKafka::EventCb,
+                      private OwnershipListener {
  public:
   // Blocks until the producer is initialised (init_transactions: an earlier incarnation of this
-  // transactional.id is fenced and its open transaction completed) and the watermark topic has
-  // been read to its end (created when missing). Throws std::runtime_error when Kafka does not
-  // answer within kafka.transaction_timeout_ms. `metrics` may be null; `on_fatal` runs once, on
-  // the committer thread, when the producer becomes unusable.
-  TxnSink(const HubConfig::Kafka& cfg, HubMetrics* metrics, std::function<void()> on_fatal);
+  // transactional.id is fenced and its open transaction completed), the watermark topic exists
+  // (created when missing) and the group's first assignment was read back (waited for at most
+  // kafka.group_session_timeout_ms + kafka.transaction_timeout_ms; until then hellos are refused
+  // as rebalancing). Throws std::runtime_error when Kafka does not answer within
+  // kafka.transaction_timeout_ms. `advertise_address` is where agents reach this replica.
+  // `metrics` may be null; `on_fatal` runs once when the producer becomes unusable.
+  TxnSink(const HubConfig::Kafka& cfg, std::string advertise_address, HubMetrics* metrics,
+          std::function<void()> on_fatal);
   ~TxnSink() override;
   TxnSink(const TxnSink&) = delete;
   TxnSink& operator=(const TxnSink&) = delete;
@@ -52,6 +66,9 @@ class TxnSink final : public Sink, private RdKafka::DeliveryReportCb, private Rd
   std::uint64_t max_record_bytes() const override { return max_record_bytes_; }
   std::optional<SessionStart> open_session(std::string_view agent, std::string_view buffer,
                                            std::uint64_t next_seq) override;
+
+  std::uint64_t ownership_changes() const override { return revocations_.load(); }
+  bool session_live(std::uint64_t session) const override;
 
   // The producer hit a fatal (or fenced) error; the sink refuses everything from then on.
   bool failed() const { return fatal_.load(); }
@@ -94,6 +111,14 @@ class TxnSink final : public Sink, private RdKafka::DeliveryReportCb, private Rd
   void end_sessions_locked(const std::vector<std::uint64_t>& sessions, std::vector<Pending>& out);
   void report(const std::vector<DeliverySlot*>& slots, const DeliveryResult& result);
   void health_loop(const std::stop_token& stop);
+  // Sends the group's offsets for the partitions this transaction wrote (KIP-447); false when the
+  // transaction was aborted or the producer failed instead.
+  bool send_offsets(const std::stop_token& stop);
+  void on_assigned(const std::vector<std::int32_t>& partitions) override;
+  void on_revoked(const std::vector<std::int32_t>& partitions) override;
+  void on_group_fatal(const std::string& why) override;
+  // From the ownership thread: marks the sink failed (the committer stops) and stops the hub.
+  void stop_from_outside(const std::string& why);
   void dr_cb(RdKafka::Message& message) override;
   void event_cb(RdKafka::Event& event) override;
 
@@ -112,6 +137,11 @@ class TxnSink final : public Sink, private RdKafka::DeliveryReportCb, private Rd
   std::unordered_map<std::string, KeyState> keys_;
   std::unordered_map<std::uint64_t, KeyState*> sessions_;  // live sessions
   std::uint64_t next_session_ = 1;
+  std::vector<bool> owned_;          // per watermark partition: assigned to this replica and read
+  std::uint64_t commit_wanted_ = 0;  // a revocation asks the committer to end the transaction now
+  std::uint64_t commit_done_ = 0;
+  std::uint64_t assignments_ = 0;
+  std::condition_variable_any done_cv_;
 
   // Committer thread only.
   bool txn_open_ = false;
@@ -121,12 +151,14 @@ class TxnSink final : public Sink, private RdKafka::DeliveryReportCb, private Rd
   std::string txn_failure_;
 
   std::atomic<std::size_t> in_flight_{0};
+  std::atomic<std::uint64_t> revocations_{0};
   std::atomic<bool> fatal_{false};
   std::atomic<std::int64_t> last_ok_ns_{0};
   mutable std::mutex health_mu_;
   std::string health_reason_ = "no Kafka metadata yet";
   std::jthread committer_;
   std::jthread health_;
+  std::unique_ptr<Ownership> ownership_;  // last: its revocation at shutdown needs the committer
 };
 
 }  // namespace edgesync::hub

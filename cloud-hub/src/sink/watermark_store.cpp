@@ -81,6 +81,7 @@ void create_compacted(rd_kafka_t* rk, const std::string& topic, int partitions,
   rd_kafka_CreateTopics(rk, &nt, 1, opts, q);
   rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
   std::string failure;
+  bool existed = false;
   if (!ev) {
     failure = "no answer to CreateTopics";
   } else if (rd_kafka_event_error(ev)) {
@@ -91,6 +92,7 @@ void create_compacted(rd_kafka_t* rk, const std::string& topic, int partitions,
         rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
     for (size_t i = 0; i < n; ++i) {
       const auto e = rd_kafka_topic_result_error(res[i]);
+      if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) existed = true;
       if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         failure =
             std::string(rd_kafka_err2name(e)) + ": " +
@@ -107,6 +109,7 @@ void create_compacted(rd_kafka_t* rk, const std::string& topic, int partitions,
     throw std::runtime_error("kafka.watermark_topic '" + topic +
                              "': cannot create it (compacted): " + failure);
   }
+  if (existed) return;
   spdlog::info("kafka: created the watermark topic '{}' ({} partitions, cleanup.policy=compact)",
                topic, partitions);
 }
@@ -115,15 +118,23 @@ void create_compacted(rd_kafka_t* rk, const std::string& topic, int partitions,
 
 std::int32_t ensure_watermark_topic(RdKafka::Producer& producer, const HubConfig::Kafka& cfg,
                                     std::chrono::milliseconds timeout) {
+  // CreateTopics first (an existing topic is left as it is): a metadata request for a missing
+  // topic would let a broker with auto.create.topics.enable create it, uncompacted and with the
+  // broker's default partition count.
+  std::string create_failure;
+  try {
+    create_compacted(producer.c_ptr(), cfg.watermark_topic, cfg.watermark_partitions, timeout);
+  } catch (const std::runtime_error& e) {
+    create_failure = e.what();  // e.g. not authorized: fine when the topic exists
+  }
   bool missing = false;
-  std::int32_t n = partition_count(producer, cfg.watermark_topic, timeout, &missing);
-  if (!missing) return n;
-  create_compacted(producer.c_ptr(), cfg.watermark_topic, cfg.watermark_partitions, timeout);
+  std::int32_t n = 0;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   do {  // metadata lags the creation by a moment
     missing = false;
     n = partition_count(producer, cfg.watermark_topic, timeout, &missing);
     if (!missing) return n;
+    if (!create_failure.empty()) throw std::runtime_error(create_failure);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   } while (std::chrono::steady_clock::now() < deadline);
   throw std::runtime_error("kafka.watermark_topic '" + cfg.watermark_topic +
@@ -131,10 +142,9 @@ std::int32_t ensure_watermark_topic(RdKafka::Producer& producer, const HubConfig
                            std::to_string(timeout.count()) + " ms");
 }
 
-std::unordered_map<std::string, std::uint64_t> read_watermarks(const HubConfig::Kafka& cfg,
-                                                               std::int32_t partitions,
-                                                               std::chrono::milliseconds timeout,
-                                                               HubMetrics* metrics) {
+std::unordered_map<std::string, std::uint64_t> read_watermarks(
+    const HubConfig::Kafka& cfg, const std::vector<std::int32_t>& partitions,
+    std::chrono::milliseconds timeout, HubMetrics* metrics) {
   std::string err;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   // The producer's connection settings (security, SASL, ...); producer-only ones are ignored.
@@ -155,8 +165,8 @@ std::unordered_map<std::string, std::uint64_t> read_watermarks(const HubConfig::
   std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!c) throw std::runtime_error("watermark reader: " + err);
   std::vector<RdKafka::TopicPartition*> parts;
-  parts.reserve(static_cast<std::size_t>(partitions));
-  for (std::int32_t p = 0; p < partitions; ++p) {
+  parts.reserve(partitions.size());
+  for (const std::int32_t p : partitions) {
     parts.push_back(
         RdKafka::TopicPartition::create(cfg.watermark_topic, p, RdKafka::Topic::OFFSET_BEGINNING));
   }
@@ -166,23 +176,24 @@ std::unordered_map<std::string, std::uint64_t> read_watermarks(const HubConfig::
     throw std::runtime_error("watermark reader: assign: " + RdKafka::err2str(assign_err));
   }
   std::unordered_map<std::string, std::uint64_t> out;
-  std::vector<bool> at_end(static_cast<std::size_t>(partitions), false);
-  std::int32_t ended = 0;
+  std::unordered_map<std::int32_t, bool> at_end;
+  for (const std::int32_t p : partitions) at_end[p] = false;
+  std::size_t ended = 0;
   std::size_t records = 0, malformed = 0;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (ended < partitions) {
+  while (ended < partitions.size()) {
     if (std::chrono::steady_clock::now() >= deadline) {
       c->close();
       throw std::runtime_error("kafka.watermark_topic '" + cfg.watermark_topic + "': read " +
-                               std::to_string(ended) + " of " + std::to_string(partitions) +
+                               std::to_string(ended) + " of " + std::to_string(partitions.size()) +
                                " partition(s) to their end within " +
                                std::to_string(timeout.count()) + " ms; not welcoming agents");
     }
     std::unique_ptr<RdKafka::Message> m(c->consume(200));
     const auto p = m->partition();
     if (m->err() == RdKafka::ERR__PARTITION_EOF) {
-      if (p >= 0 && p < partitions && !at_end[static_cast<std::size_t>(p)]) {
-        at_end[static_cast<std::size_t>(p)] = true;
+      if (const auto it = at_end.find(p); it != at_end.end() && !it->second) {
+        it->second = true;
         ++ended;
       }
       continue;
@@ -212,9 +223,9 @@ std::unordered_map<std::string, std::uint64_t> read_watermarks(const HubConfig::
   }
   c->close();
   spdlog::info(
-      "kafka: watermark topic '{}' read to its end: {} record(s), {} (agent, buffer) watermark(s), "
-      "{} malformed",
-      cfg.watermark_topic, records, out.size(), malformed);
+      "kafka: watermark topic '{}' read to its end ({} partition(s)): {} record(s), {} (agent, "
+      "buffer) watermark(s), {} malformed",
+      cfg.watermark_topic, partitions.size(), records, out.size(), malformed);
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "hub_config.hpp"
 
@@ -34,15 +35,14 @@ std::int32_t watermark_partition(std::string_view agent, std::int32_t partitions
 std::int32_t ensure_watermark_topic(RdKafka::Producer& producer, const HubConfig::Kafka& cfg,
                                     std::chrono::milliseconds timeout);
 
-// Reads every committed record of the watermark topic from the beginning of each partition to
-// its end (isolation.level=read_committed) and returns the last value per key. Records whose key
+// Reads every committed record of these partitions of the watermark topic from the beginning to
+// their end (isolation.level=read_committed) and returns the last value per key. Records whose key
 // or value is malformed are skipped, logged with partition and offset, and counted
 // (edgesync_hub_kafka_errors_total{type="watermark:malformed"}). Throws std::runtime_error when
 // the end of every partition is not reached within `timeout`: a replica that does not know the
 // durable watermark must not welcome agents.
-std::unordered_map<std::string, std::uint64_t> read_watermarks(const HubConfig::Kafka& cfg,
-                                                               std::int32_t partitions,
-                                                               std::chrono::milliseconds timeout,
-                                                               HubMetrics* metrics);
+std::unordered_map<std::string, std::uint64_t> read_watermarks(
+    const HubConfig::Kafka& cfg, const std::vector<std::int32_t>& partitions,
+    std::chrono::milliseconds timeout, HubMetrics* metrics);
 
 }  // namespace edgesync::hub

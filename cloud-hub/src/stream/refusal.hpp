@@ -28,6 +28,8 @@ enum class Refusal : std::uint8_t {
   kRateLimited,
   kKafkaDeliveryFailed,
   kPermanentFailure,
+  kNotOwner,
+  kRebalancing,
   kCount
 };
 
@@ -69,6 +71,12 @@ inline constexpr std::array<RefusalInfo, static_cast<std::size_t>(Refusal::kCoun
   {Refusal::kPermanentFailure, grpc::StatusCode::FAILED_PRECONDITION, "dead_letter_unavailable",
    "Kafka refused a record for good and the agent cannot take it back (before 1.1): set "
    "kafka.dead_letter_topic or upgrade the agent"},
+  {Refusal::kNotOwner, grpc::StatusCode::UNAVAILABLE, "not_owner",
+   "none: exactly_once with several replicas; another replica owns the agent and the hub sent its "
+   "address (HubMessage.redirect); an agent before 1.3 retries until the Service lands it there"},
+  {Refusal::kRebalancing, grpc::StatusCode::UNAVAILABLE, "rebalancing",
+   "none: the replicas' consumer group is rebalancing (a replica joined, left or died) and no "
+   "owner of the agent is known yet; the agent retries after retry-after-ms"},
 }};
 // clang-format on
 

@@ -27,6 +27,8 @@ class LiveStream {
   virtual void drain() = 0;
   // Kafka looks unreachable: if records of this stream wait for it, tell the agent to pause.
   virtual void kafka_unhealthy(const std::string& reason) = 0;
+  // Agents moved between replicas (exactly_once): if this stream's sink session ended, end it.
+  virtual void ownership_changed() {}
 };
 
 class SessionRegistry {

@@ -17,6 +17,8 @@ using Clock = std::chrono::steady_clock;
 // How long a finishing stream may wait for its last write before it is cancelled (a client that
 // stopped reading must not hold a stream for ever).
 constexpr auto kFinishWriteGrace = std::chrono::seconds(5);
+// A hello that met a rebalance: the agent retries after this (a rebalance takes about a second).
+constexpr int kRebalancingRetryMs = 1000;
 
 }  // namespace
 
@@ -163,6 +165,10 @@ void StreamReactor::handle_hello(const v1::Hello& h) {
   hello_at_ = Clock::now();
   std::uint64_t durable = claim.durable_through;
   if (const auto s = deps_.sink.open_session(agent_, buffer_, h.next_seq())) {
+    if (s->not_owner) {
+      refuse_not_owner_locked(s->owner);
+      return;
+    }
     // exactly_once: the watermark Kafka holds committed (this replica read it back), not ours.
     durable = s->durable_through;
     session_ = s->session;
@@ -394,6 +400,24 @@ void StreamReactor::OnWriteDone(bool ok) {
   maybe_write_locked();
 }
 
+void StreamReactor::refuse_not_owner_locked(const std::string& owner) {
+  if (owner.empty()) {
+    ctx_->AddTrailingMetadata("retry-after-ms", std::to_string(kRebalancingRetryMs));
+    refuse_locked(Refusal::kRebalancing, "agent '" + agent_ +
+                                             "': the hub replicas are rebalancing and no owner of "
+                                             "it is known yet; retry");
+    return;
+  }
+  // The redirect goes out before the status (a new agent follows it; an older one sees no
+  // welcome and reconnects with backoff). The address also travels as a trailer for other tools.
+  const std::string why = "agent '" + agent_ + "' is owned by the hub replica at " + owner;
+  welcome_.emplace();
+  welcome_->mutable_redirect()->set_address(owner);
+  welcome_->mutable_redirect()->set_reason(why);
+  ctx_->AddTrailingMetadata("edgesync-owner", owner);
+  refuse_locked(Refusal::kNotOwner, why);
+}
+
 void StreamReactor::refuse_locked(Refusal r, const std::string& message) {
   const auto& info = refusal_info(r);
   deps_.metrics.stream_rejected(info.label);
@@ -455,6 +479,16 @@ void StreamReactor::kafka_unhealthy(const std::string& reason) {
   slow_down_reason_ = reason;
   slow_down_wanted_ = true;
   maybe_write_locked();
+}
+
+void StreamReactor::ownership_changed() {
+  std::lock_guard lk(mu_);
+  if (session_ == 0 || finish_wanted_ || finished_ || deps_.sink.session_live(session_)) return;
+  // Its records were committed or refused when the session ended; the agent reconnects and is
+  // redirected to the new owner.
+  refuse_locked(Refusal::kRebalancing, "agent '" + agent_ +
+                                           "': the hub replicas rebalanced and this one no "
+                                           "longer owns it; reconnect");
 }
 
 void StreamReactor::OnDone() {

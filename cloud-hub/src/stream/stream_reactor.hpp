@@ -69,6 +69,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   void replaced() override;
   void drain() override;
   void kafka_unhealthy(const std::string& reason) override;
+  void ownership_changed() override;
 
   // From InflightBatch (the sink's thread): one record's report. Returns true when the record
   // was handed to Kafka again (dead-letter topic) and another report will follow.
@@ -87,6 +88,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   // Writes the next pending message (welcome, ack with rejects, slow-down) or the status.
   void maybe_write_locked();
   void refuse_locked(Refusal r, const std::string& message);
+  // exactly_once, several replicas: another replica owns the agent ("" = none known yet).
+  void refuse_not_owner_locked(const std::string& owner);
   void finish_locked(grpc::Status st);
   bool resolve_locked(std::uint64_t ordinal);
   void reject_locked(InflightBatch& b, DeliverySlot& slot, std::string reason);

@@ -32,6 +32,10 @@ void SyncService::watch_kafka() {
   if (!sink_.healthy(&why)) {
     for (auto& s : registry_.live()) s->kafka_unhealthy(why);
   }
+  if (const auto n = sink_.ownership_changes(); n != ownership_changes_seen_) {
+    ownership_changes_seen_ = n;
+    for (auto& s : registry_.live()) s->ownership_changed();
+  }
   std::weak_ptr<bool> alive = alive_;
   timers_.after(cfg_.slow_down, [this, alive] {
     if (alive.lock()) watch_kafka();

@@ -56,6 +56,7 @@ class SyncService final : public v1::Sync::WithRawCallbackMethod_Stream<v1::Sync
   Timers timers_;  // after everything its callbacks reach
   StreamDeps deps_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for the watch timer
+  std::uint64_t ownership_changes_seen_ = 0;                    // the watch timer's thread only
 };
 
 }  // namespace edgesync::hub

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <random>
 
+#include <memory>
+
 #include "edgesync/common/backoff.hpp"
 #include "edgesync/common/secrets.hpp"
 #include "uplink/batch_packer.hpp"
@@ -73,12 +75,20 @@ void Uplink::run() {
                   (static_cast<std::uint64_t>(rd()) << 32) ^ std::hash<std::string>{}(agent_id_));
   for (;;) {
     refresh_token();
-    UplinkSession s({cfg_, agent_id_, token_, buffer_, packer_.get(), bucket_, counters_, acks_,
-                     stop_, on_record_limit_});
-    const bool welcomed = s.run();
+    const UplinkSession::Context ctx{cfg_,    agent_id_, token_, buffer_, packer_.get(), bucket_,
+                                     counters_, acks_,    stop_,  on_record_limit_};
+    auto s = std::make_unique<UplinkSession>(ctx, cfg_.hub);
+    bool welcomed = s->run();
+    // A redirect to the agent's owner is followed once per connect attempt; uplink.hub stays the
+    // address we start from.
+    if (!welcomed && !s->redirect().empty() && s->redirect() != cfg_.hub && !stop_.stopping()) {
+      const std::string owner = s->redirect();
+      s = std::make_unique<UplinkSession>(ctx, owner);
+      welcomed = s->run();
+    }
     if (stop_.stopping()) return;
     if (welcomed) backoff.reset();
-    const auto wait = std::max(backoff.next(), s.retry_hint());
+    const auto wait = std::max(backoff.next(), s->retry_hint());
     spdlog::info("uplink: reconnecting to {} in {} ms", cfg_.hub, wait.count());
     if (stop_.wait_for(wait)) return;
   }

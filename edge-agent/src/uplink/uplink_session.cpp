@@ -38,12 +38,15 @@ std::shared_ptr<grpc::ChannelCredentials> make_credentials(const AgentConfig::Up
   return grpc::SslCredentials(o);
 }
 
-UplinkSession::UplinkSession(Context c)
-    : c_(c), max_records_(c_.cfg.batch_max_records), max_bytes_(c_.cfg.batch_max_bytes) {}
+UplinkSession::UplinkSession(Context c, std::string target)
+    : c_(c),
+      target_(std::move(target)),
+      max_records_(c_.cfg.batch_max_records),
+      max_bytes_(c_.cfg.batch_max_bytes) {}
 
 bool UplinkSession::run() {
   auto channel =
-      grpc::CreateCustomChannel(c_.cfg.hub, make_credentials(c_.cfg), make_channel_args(c_.cfg));
+      grpc::CreateCustomChannel(target_, make_credentials(c_.cfg), make_channel_args(c_.cfg));
   auto stub = v1::Sync::NewStub(channel);
   grpc::ClientContext ctx;
   if (!c_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + c_.token);
@@ -73,7 +76,7 @@ bool UplinkSession::run() {
   }
   if (!stopping()) {
     c_.counters.failures.fetch_add(1);
-    spdlog::warn("uplink: stream to {} ended: {} ({}){}", c_.cfg.hub,
+    spdlog::warn("uplink: stream to {} ended: {} ({}){}", target_,
                  static_cast<int>(st.error_code()), st.error_message(),
                  welcomed ? "" : " before the hub welcomed us");
   }
@@ -110,6 +113,12 @@ bool UplinkSession::handshake(Stream& stream) {
     hub_closed_ = true;
     return false;
   }
+  if (m.has_redirect()) {  // this replica does not own us: it names the one that does
+    redirect_ = m.redirect().address();
+    spdlog::info("uplink: hub {} redirects us: {}", target_, m.redirect().reason());
+    hub_closed_ = true;  // its status follows
+    return false;
+  }
   if (!m.has_welcome()) return false;
   // Packed batches only when this hub said it takes them (a hub before 1.2 does not).
   packed_ = c_.packer && std::ranges::count(m.welcome().features(), v1::FEATURE_PACKED_ZSTD) > 0;
@@ -117,7 +126,7 @@ bool UplinkSession::handshake(Stream& stream) {
   if (durable >= next) {
     // A hub that claims records we never assigned is wrong (or not ours): skip nothing.
     spdlog::warn("uplink: hub {} says durable through {} but our next seq is {}; ignoring it",
-                 c_.cfg.hub, durable, next);
+                 target_, durable, next);
   } else if (durable > sent_through_) {
     // The hub already has these in Kafka (e.g. acked batch whose ack we lost): skip them.
     c_.acks.apply(durable);
@@ -133,7 +142,7 @@ bool UplinkSession::handshake(Stream& stream) {
   if (c_.on_record_limit) c_.on_record_limit(m.welcome().max_record_bytes());
   c_.counters.connected = true;
   c_.counters.sessions.fetch_add(1);
-  spdlog::info("uplink: connected to hub {} ({}), resuming after seq {}{}", c_.cfg.hub,
+  spdlog::info("uplink: connected to hub {} ({}), resuming after seq {}{}", target_,
                m.welcome().hub_id(), sent_through_, packed_ ? ", packed batches (zstd)" : "");
   return true;
 }

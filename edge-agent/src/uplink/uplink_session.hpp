@@ -45,12 +45,16 @@ class UplinkSession {
     StopSignal& stop;
     const std::function<void(std::uint64_t)>& on_record_limit;  // may be empty
   };
-  explicit UplinkSession(Context c);
+  // `target`: the configured hub (uplink.hub), or the owner a hub redirected us to (exactly_once
+  // replicas, HubMessage.redirect).
+  UplinkSession(Context c, std::string target);
 
   // Returns true when the hub welcomed us (so the backoff can be reset).
   bool run();
   // The hub's retry-after-ms trailer (rate limit, overload); 0 when none.
   std::chrono::milliseconds retry_hint() const { return retry_hint_; }
+  // The owner's address when the hub redirected us (it does not own this agent), else "".
+  const std::string& redirect() const { return redirect_; }
 
  private:
   using Stream = grpc::ClientReaderWriter<v1::AgentMessage, v1::HubMessage>;
@@ -61,6 +65,8 @@ class UplinkSession {
   void send_loop(Stream& stream);
 
   Context c_;
+  std::string target_;
+  std::string redirect_;
   std::uint64_t sent_through_ = 0;
   std::size_t max_records_;
   std::size_t max_bytes_;
