@@ -75,8 +75,8 @@ void Uplink::run() {
                   (static_cast<std::uint64_t>(rd()) << 32) ^ std::hash<std::string>{}(agent_id_));
   for (;;) {
     refresh_token();
-    const UplinkSession::Context ctx{cfg_,    agent_id_, token_, buffer_, packer_.get(), bucket_,
-                                     counters_, acks_,    stop_,  on_record_limit_};
+    const UplinkSession::Context ctx{cfg_,    agent_id_, token_, buffer_, packer_.get(),
+                                     bucket_, counters_, acks_,  stop_,   on_record_limit_};
     auto s = std::make_unique<UplinkSession>(ctx, cfg_.hub);
     bool welcomed = s->run();
     // A redirect to the agent's owner is followed once per connect attempt; uplink.hub stays the
