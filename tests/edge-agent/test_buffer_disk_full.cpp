@@ -161,6 +161,11 @@ TEST_CASE("drop-oldest on a real full disk goes on, counts every drop and takes 
   auto o = base(dir / "disk");
   o.disk_reserve_bytes = 1 << 20;
   o.commit_window = 256;
+  // KNOWN ISSUE (session 5, open): the end of the disk-full state after the ack races with the
+  // writer's gather. With the shipped commit_delay_ms 1000 this passes natively (unit, asan) but
+  // not under qemu-user (scripts/cross-build.sh leaves it out there); natively it fails with 20 or
+  // 200 ms, under qemu it passes with those. The WAL is not truncated, so the usable space stays
+  // below the exit mark. To be found and fixed (docs/edge-agent.md, Disk full).
   o.maintenance_interval = 1s;
   SqliteBuffer b(o);
   constexpr int kTotal = 60000;  // ~15 MB of records into 8 MiB
@@ -174,12 +179,10 @@ TEST_CASE("drop-oldest on a real full disk goes on, counts every drop and takes 
   REQUIRE_FALSE(recs.empty());
   CHECK(recs.back().seq == kTotal);  // the newest survived, the oldest went
   CHECK(recs.front().seq == drops(b, DropReason::kDiskFull) + 1);
-  // Acks free the space: the state ends and the reserve is back, without a restart. ~3 s natively;
-  // the arm64 unit tests under qemu-user need ~20 s (1 KiB pages: four times the pages to free and
-  // hand back), hence the margin.
+  // Acks free the space: the state ends and the reserve is back, without a restart.
   b.ack_through(kTotal);
-  CHECK(wait_until([&] { return !b.stats().disk_full; }, 90s));
-  CHECK(wait_until([&] { return std::filesystem::exists(o.path + ".reserve"); }, 60s));
+  CHECK(wait_until([&] { return !b.stats().disk_full; }, 30s));
+  CHECK(wait_until([&] { return std::filesystem::exists(o.path + ".reserve"); }, 30s));
   CHECK(b.append(msg(kTotal)) == AppendStatus::kAccepted);
   CHECK(wait_until([&] { return b.next_seq() == kTotal + 2; }, 10s));
 }
