@@ -3,9 +3,7 @@
 #include <cstdint>
 
 namespace edgesync {
-namespace {
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not one.
 std::size_t utf8_len(std::string_view s, std::size_t i) {
   const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
   const auto cont = [&](std::size_t k) { return i + k < s.size() && (b(k) & 0xC0) == 0x80; };
@@ -26,8 +24,6 @@ std::size_t utf8_len(std::string_view s, std::size_t i) {
   }
   return 0;
 }
-
-}  // namespace
 
 bool valid_utf8(std::string_view s) {
   for (std::size_t i = 0; i < s.size();) {

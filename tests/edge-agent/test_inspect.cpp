@@ -13,6 +13,7 @@
 #include "cli/inspect.hpp"
 #include "cli/inspect_format.hpp"
 #include "cli/time_spec.hpp"
+#include "edgesync/common/text.hpp"
 #include "process.hpp"
 #include "unix_clock.hpp"
 
@@ -150,10 +151,10 @@ TEST_CASE("time specs accept ISO 8601 and relative and unix seconds") {
 }
 
 TEST_CASE("payload encodings round trip") {
-  CHECK(is_valid_utf8("h\xc3\xa9llo"));
-  CHECK_FALSE(is_valid_utf8(kBinary));
-  CHECK_FALSE(is_valid_utf8("\xed\xa0\x80"));  // surrogate
-  CHECK_FALSE(is_valid_utf8("\xc0\xaf"));      // overlong
+  CHECK(edgesync::valid_utf8("h\xc3\xa9llo"));
+  CHECK_FALSE(edgesync::valid_utf8(kBinary));
+  CHECK_FALSE(edgesync::valid_utf8("\xed\xa0\x80"));  // surrogate
+  CHECK_FALSE(edgesync::valid_utf8("\xc0\xaf"));      // overlong
   for (std::string s :
        {std::string(), std::string("f"), std::string("fo"), std::string("foo"), kBinary})
     CHECK(base64_decode(base64_encode(s)) == s);

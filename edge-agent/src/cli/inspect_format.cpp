@@ -1,9 +1,11 @@
 #include "cli/inspect_format.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
 #include "cli/time_spec.hpp"
+#include "edgesync/common/text.hpp"
 
 namespace edgesync::agent {
 namespace {
@@ -11,35 +13,8 @@ namespace {
 constexpr std::string_view kB64 =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-// Length of the UTF-8 sequence starting at s[i], 0 when invalid.
-std::size_t utf8_len(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned c = b(i);
-  if (c < 0x80) return 1;
-  std::size_t n;
-  unsigned lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;  // no surrogates
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k)
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  return n;
-}
-
 bool printable_text(std::string_view s) {
-  if (!is_valid_utf8(s)) return false;
+  if (!valid_utf8(s)) return false;
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7F) return false;
@@ -48,15 +23,6 @@ bool printable_text(std::string_view s) {
 }
 
 }  // namespace
-
-bool is_valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = utf8_len(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
 
 std::string base64_encode(std::string_view in) {
   std::string out;
@@ -127,7 +93,7 @@ nlohmann::ordered_json record_to_json(const StoredRecord& r) {
                            {"device_id", r.device_id},
                            {"topic", r.topic},
                            {"qos", r.qos}};
-  if (is_valid_utf8(r.payload))
+  if (valid_utf8(r.payload))
     j["payload"] = r.payload;
   else
     j["payload_b64"] = base64_encode(r.payload);
@@ -145,7 +111,7 @@ std::string record_to_jsonl(const StoredRecord& r) {
 }
 
 std::string record_to_csv(const StoredRecord& r) {
-  const bool text = is_valid_utf8(r.payload);
+  const bool text = valid_utf8(r.payload);
   std::string line = std::to_string(r.seq);
   line += ',' + iso8601_utc(r.received_unix_ns, 9);
   line += ',' + std::to_string(r.received_unix_ns);
@@ -188,7 +154,7 @@ std::string payload_preview(std::string_view payload, bool hex, std::size_t max_
   // Count characters, not bytes, and never cut inside a UTF-8 sequence.
   std::size_t chars = 0, cut = std::string::npos;
   const std::size_t keep = max_chars > 3 ? max_chars - 3 : max_chars;
-  for (std::size_t i = 0; i < out.size(); i += utf8_len(out, i) ? utf8_len(out, i) : 1) {
+  for (std::size_t i = 0; i < out.size(); i += std::max<std::size_t>(1, utf8_len(out, i))) {
     if (chars == keep) cut = i;
     if (++chars > max_chars) {
       out.resize(cut);

@@ -13,9 +13,6 @@
 
 namespace edgesync::agent {
 
-// Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
-bool is_valid_utf8(std::string_view s);
-
 std::string base64_encode(std::string_view bytes);                // standard alphabet, padded
 std::optional<std::string> base64_decode(std::string_view text);  // nullopt when malformed
 

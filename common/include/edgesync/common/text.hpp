@@ -10,6 +10,9 @@ namespace edgesync {
 // RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
 bool valid_utf8(std::string_view s);
 
+// Length of the valid UTF-8 sequence starting at s[i] (1-4), or 0 when it is not one.
+std::size_t utf8_len(std::string_view s, std::size_t i);
+
 // Whether `s` has a C0 control character or DEL (newlines forge log lines).
 bool has_control_chars(std::string_view s);
 
