@@ -60,11 +60,17 @@ double metric(int port, const std::string& name) {
   return pos == std::string::npos ? -1 : std::stod(text.substr(pos + name.size() + 2));
 }
 
-// Waits until the agent's acked sequence number moves past `from` (progress resumed).
-double recovery_seconds(int mport, Clock::time_point since, double from,
-                        std::chrono::seconds limit) {
-  wait_until([&] { return metric(mport, "edgesync_agent_acked_through_seq") > from; }, limit);
-  return std::chrono::duration<double>(Clock::now() - since).count();
+// One fault of a scenario: `act` breaks or heals something (it may do both); afterwards the time
+// until the agent's acks move past where they stood before `act` goes into r.max_recovery_s.
+template <class Act>
+void timed_fault(double& max_recovery_s, int mport, Act&& act,
+                 std::chrono::seconds limit = std::chrono::seconds(60)) {
+  const double before = metric(mport, "edgesync_agent_acked_through_seq");
+  act();
+  const auto since = Clock::now();
+  wait_until([&] { return metric(mport, "edgesync_agent_acked_through_seq") > before; }, limit);
+  max_recovery_s =
+      std::max(max_recovery_s, std::chrono::duration<double>(Clock::now() - since).count());
 }
 
 struct Stack {
@@ -225,13 +231,12 @@ Row replica_kill(const Env& env) {
   auto sim = load(s, cycles * 6 + 5, 1000);
   for (int i = 0; i < cycles; ++i) {
     std::this_thread::sleep_for(2500ms);
-    const double before = metric(s.mport, "edgesync_agent_acked_through_seq");
-    auto& victim = *s.hubs[s.owner()];
-    victim.kill9();
-    std::this_thread::sleep_for(500ms);
-    victim.start();
-    r.max_recovery_s =
-        std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
+    timed_fault(r.max_recovery_s, s.mport, [&] {
+      auto& victim = *s.hubs[s.owner()];
+      victim.kill9();
+      std::this_thread::sleep_for(500ms);
+      victim.start();
+    });
   }
   sim->wait(300s);
   account(s, r, 0);
@@ -247,17 +252,15 @@ Row scale_1_3_1(const Env& env) {
   auto sim = load(s, env.long_run ? cycles * 22 + 5 : 20, 1000);
   for (int i = 0; i < cycles; ++i) {
     std::this_thread::sleep_for(3s);
-    double before = metric(s.mport, "edgesync_agent_acked_through_seq");
-    s.hubs[1]->start();
-    s.hubs[2]->start();
-    r.max_recovery_s =
-        std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
+    timed_fault(r.max_recovery_s, s.mport, [&] {
+      s.hubs[1]->start();
+      s.hubs[2]->start();
+    });
     std::this_thread::sleep_for(4s);
-    before = metric(s.mport, "edgesync_agent_acked_through_seq");
-    s.hubs[1]->stop();
-    s.hubs[2]->stop();
-    r.max_recovery_s =
-        std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
+    timed_fault(r.max_recovery_s, s.mport, [&] {
+      s.hubs[1]->stop();
+      s.hubs[2]->stop();
+    });
   }
   sim->wait(300s);
   account(s, r, 0);
@@ -274,11 +277,10 @@ Row agent_kill(const Env& env) {
   std::uniform_int_distribution<int> ms(800, 2000);
   for (int i = 0; i < cycles; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms(rng)));
-    const double before = metric(s.mport, "edgesync_agent_acked_through_seq");
-    s.agent.kill9();
-    s.agent.start();
-    const auto t = Clock::now();
-    r.max_recovery_s = std::max(r.max_recovery_s, recovery_seconds(s.mport, t, before, 60s));
+    timed_fault(r.max_recovery_s, s.mport, [&] {
+      s.agent.kill9();
+      s.agent.start();
+    });
   }
   sim->wait(300s);
   account(s, r, cycles);
@@ -292,12 +294,11 @@ Row hub_kill(const Env& env) {
   auto sim = load(s, cycles * 4 + 5, 1500);
   for (int i = 0; i < cycles; ++i) {
     std::this_thread::sleep_for(1500ms);
-    const double before = metric(s.mport, "edgesync_agent_acked_through_seq");
-    s.hub.kill9();
-    std::this_thread::sleep_for(500ms);
-    s.hub.start();
-    r.max_recovery_s =
-        std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
+    timed_fault(r.max_recovery_s, s.mport, [&] {
+      s.hub.kill9();
+      std::this_thread::sleep_for(500ms);
+      s.hub.start();
+    });
   }
   sim->wait(300s);
   account(s, r, 0);
@@ -316,10 +317,12 @@ Row kafka_stop(const Env& env) {
     std::this_thread::sleep_for(5s);
     run_capture({scripts(), "stop", env.kafka_dir});
     std::this_thread::sleep_for(outage);
-    const double before = metric(s.mport, "edgesync_agent_acked_through_seq");
-    run_capture({scripts(), "start", env.kafka_dir}, 120s);
-    r.max_recovery_s =
-        std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 120s));
+    timed_fault(
+        r.max_recovery_s, s.mport,
+        [&] {
+          run_capture({scripts(), "start", env.kafka_dir}, 120s);
+        },
+        120s);
   }
   sim->wait(300s);
   account(s, r, 0);
@@ -336,10 +339,7 @@ Row link_cut(const Env& env) {
     s.link.freeze();  // packets dropped, not refused
     std::this_thread::sleep_for(4s);
     if (i % 2 == 1) s.link.cut();
-    const double before = metric(s.mport, "edgesync_agent_acked_through_seq");  // stalled value
-    s.link.resume();
-    r.max_recovery_s =
-        std::max(r.max_recovery_s, recovery_seconds(s.mport, Clock::now(), before, 60s));
+    timed_fault(r.max_recovery_s, s.mport, [&] { s.link.resume(); });  // from the stalled value
   }
   sim->wait(300s);
   account(s, r, 0);
