@@ -161,11 +161,6 @@ TEST_CASE("drop-oldest on a real full disk goes on, counts every drop and takes 
   auto o = base(dir / "disk");
   o.disk_reserve_bytes = 1 << 20;
   o.commit_window = 256;
-  // KNOWN ISSUE (session 5, open): the end of the disk-full state after the ack races with the
-  // writer's gather. With the shipped commit_delay_ms 1000 this passes natively (unit, asan) but
-  // not under qemu-user (scripts/cross-build.sh leaves it out there); natively it fails with 20 or
-  // 200 ms, under qemu it passes with those. The WAL is not truncated, so the usable space stays
-  // below the exit mark. To be found and fixed (docs/edge-agent.md, Disk full).
   o.maintenance_interval = 1s;
   SqliteBuffer b(o);
   constexpr int kTotal = 60000;  // ~15 MB of records into 8 MiB

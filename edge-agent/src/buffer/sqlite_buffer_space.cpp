@@ -30,11 +30,12 @@ void SqliteBuffer::check_space_returned() {
   if (now < next_space_check_) return;
   next_space_check_ = now + kEvery;
   std::lock_guard wl(wmu_);
-  if (disk_full_ && scalar_u64(wdb_, "PRAGMA freelist_count") > 0) {
+  if (disk_full_) {
     // Hand the pages acks and drops freed back to the file system now: an idle buffer writes
     // nothing that would checkpoint the vacuum, and free pages alone may fall short of the
-    // exit mark on a small disk while the file system stays full.
-    wdb_.try_exec("PRAGMA incremental_vacuum");
+    // exit mark on a small disk while the file system stays full. Checkpoint even with an empty
+    // free list: maintenance may have vacuumed them already, leaving the shrink in the WAL.
+    if (scalar_u64(wdb_, "PRAGMA freelist_count") > 0) wdb_.try_exec("PRAGMA incremental_vacuum");
     wdb_.try_exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
   const std::int64_t free = usable_disk_bytes();
