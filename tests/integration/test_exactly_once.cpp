@@ -213,9 +213,11 @@ TEST_CASE("exactly_once: kill -9 of the agent and of the hub under load, 0 missi
   agent.start();
   REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
 
-  // 16,000 messages at 2,000/s (about 8 s) while the agent and the hub are killed in turn.
+  // 32,000 messages at 2,000/s (about 16 s) while the agent and the hub are killed in turn. The
+  // load must outlast the six kills: a restarted exactly_once hub rejoins its consumer group first
+  // (~2 s each), and with 8 s of load a CI run got through only one hub kill.
   auto sim =
-      start_sim(mq.uri(), {"--devices", "8", "--count", "2000", "--rate", "2000"}, dir / "sim.log");
+      start_sim(mq.uri(), {"--devices", "8", "--count", "4000", "--rate", "2000"}, dir / "sim.log");
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int> pause_ms(600, 1200);
   int agent_kills = 0, hub_kills = 0;
