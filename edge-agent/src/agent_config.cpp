@@ -1,6 +1,8 @@
 #include "agent_config.hpp"
 
+#include <algorithm>
 #include <array>
+#include <set>
 
 #include "edgesync/common/mqtt_topic.hpp"
 
@@ -15,6 +17,10 @@ constexpr std::int64_t kMaxInt = INT64_MAX;
 template <class Access>
 constexpr config::BoundKey<AgentConfig> bind(Access member, KeyDef key) {
   return config::bind<AgentConfig>(member, key);
+}
+
+constexpr config::BoundKey<AgentConfig> unbound(KeyDef key) {
+  return config::unbound<AgentConfig>(key);
 }
 
 // The one table of edge-agent config keys: validation and docs/edge-agent-config.md come from it.
@@ -124,6 +130,34 @@ constexpr std::array kKeys = {
                 "Run `PRAGMA quick_check` at start-up; a corrupt or unreadable file is renamed to "
                 "`<path>.corrupt-<time>` and the agent starts with an empty buffer."}),
 
+    unbound(KeyDef{"lanes", Type::kObjectList, {}, false, 0, kMaxInt, {},
+                   "Priority lanes: a message whose topic matches a lane's filter (first lane by "
+                   "priority) goes to the lane's own buffer file and hub stream instead of the default "
+                   "lane (`buffer.*`). Lanes drain before the default lane, and a new message of a higher "
+                   "lane overtakes any backlog of a lower one. Each lane has its own bounds, drop policy "
+                   "and sequence space (docs/edge-agent.md, Lanes). Needs a hub from 1.4 (FEATURE_LANES); "
+                   "an older hub gets the default lane only."}),
+    unbound(KeyDef{"lanes[].name", Type::kString, {}, true, 0, kMaxInt, {},
+                   "1-32 characters of `a-z 0-9 _ -`, unique. Names the lane to the hub and in metrics."}),
+    unbound(KeyDef{"lanes[].topics", Type::kStringList, {}, true, 0, kMaxInt, {},
+                   "MQTT topic filters of the lane; subscribed beside `mqtt.topics`."}),
+    unbound(KeyDef{"lanes[].priority", Type::kInt, "0", false, 0, 9, {},
+                   "0 drains first. Lanes of equal priority keep their config order; the default "
+                   "lane comes after every lane."}),
+    unbound(KeyDef{"lanes[].path", Type::kString, {}, false, 0, kMaxInt, {},
+                   "Buffer file of the lane; empty: `buffer.path` with `.<name>` before the extension."}),
+    unbound(KeyDef{"lanes[].max_bytes", Type::kInt, {}, false, 0, kMaxInt, {},
+                   "The lane's own bound (as `buffer.max_bytes`, which is its default)."}),
+    unbound(KeyDef{"lanes[].max_age_s", Type::kInt, {}, false, 0, kMaxInt, {},
+                   "Time to live of the lane's records (as `buffer.max_age_s`, its default): older "
+                   "ones are dropped, counted as `expired`."}),
+    unbound(KeyDef{"lanes[].full_policy", Type::kEnum, {}, false, 0, kMaxInt, "drop-oldest|block",
+                   "At the lane's `max_bytes` or on a full disk (as `buffer.full_policy`, its default). "
+                   "`block` holds the whole MQTT session, every lane's messages with it."}),
+    unbound(KeyDef{"lanes[].commit_delay_ms", Type::kInt, "0", false, 0, 1000, {},
+                   "As `buffer.commit_delay_ms`, for the lane: 0 commits each message at once (an "
+                   "alert waits for nobody), at the cost of more writes per record."}),
+
     bind(EDGESYNC_FIELD(uplink.hub),
          KeyDef{"uplink.hub", Type::kString, {}, true, 0, kMaxInt, {},
                 "Hub address `host:port` (gRPC target syntax, e.g. `dns:///hub.example.com:7443`)."}),
@@ -197,7 +231,59 @@ constexpr std::array kKeys = {
 };
 // clang-format on
 
+bool valid_lane_name(const std::string& n) {
+  return !n.empty() && n.size() <= 32 && std::ranges::all_of(n, [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+  });
+}
+
+// lanes[]: each lane starts from buffer.* and applies its own keys.
+void load_lanes(const config::Values& v, AgentConfig& c) {
+  std::set<std::string> names, paths{c.buffer.path};
+  for (const auto& l : v.objects("lanes")) {
+    auto fail = [&](const char* key, const std::string& what) {
+      throw config::ConfigError(l.where(key) + ": key 'lanes[]." + key + "': " + what);
+    };
+    AgentConfig::Lane lane;
+    lane.name = l.str("name");
+    if (!valid_lane_name(lane.name)) fail("name", "'" + lane.name + "' is not 1-32 of a-z 0-9 _ -");
+    if (!names.insert(lane.name).second) fail("name", "'" + lane.name + "' is used twice");
+    lane.topics = l.list("topics");
+    if (lane.topics.empty()) fail("topics", "needs at least one filter");
+    for (const auto& t : lane.topics) {
+      if (!valid_topic_filter(t)) fail("topics", "'" + t + "' is not a valid MQTT topic filter");
+    }
+    lane.priority = static_cast<int>(l.integer("priority"));
+    lane.buffer = c.buffer;
+    lane.buffer.path =
+        l.str("path").empty() ? lane_buffer_path(c.buffer.path, lane.name) : l.str("path");
+    if (!paths.insert(lane.buffer.path).second) {
+      fail("path", "'" + lane.buffer.path + "' is the file of another lane or of buffer.path");
+    }
+    if (l.has("max_bytes"))
+      lane.buffer.max_bytes = static_cast<std::uint64_t>(l.integer("max_bytes"));
+    if (l.has("max_age_s")) lane.buffer.max_age = std::chrono::seconds(l.integer("max_age_s"));
+    if (l.has("full_policy")) {
+      lane.buffer.full_policy =
+          l.str("full_policy") == "block" ? FullPolicy::kBlock : FullPolicy::kDropOldest;
+    }
+    lane.buffer.commit_delay = std::chrono::milliseconds(l.integer("commit_delay_ms"));
+    c.lanes.push_back(std::move(lane));
+  }
+  std::ranges::stable_sort(c.lanes, {}, &AgentConfig::Lane::priority);
+}
+
 }  // namespace
+
+std::string lane_buffer_path(const std::string& buffer_path, const std::string& lane) {
+  const auto slash = buffer_path.find_last_of('/');
+  const auto dot = buffer_path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash) ||
+      dot == (slash == std::string::npos ? 0 : slash + 1)) {
+    return buffer_path + "." + lane;
+  }
+  return buffer_path.substr(0, dot) + "." + lane + buffer_path.substr(dot);
+}
 
 const config::BoundSchema<AgentConfig>& agent_bound_schema() {
   static const config::BoundSchema<AgentConfig> schema("edge-agent", kKeys);
@@ -224,6 +310,16 @@ AgentConfig agent_config_from(const config::Values& v) {
   if (c.mqtt.topics.empty()) {
     throw config::ConfigError(v.where("mqtt.topics") +
                               ": key 'mqtt.topics': needs at least one filter");
+  }
+  load_lanes(v, c);
+  // Lanes' filters are subscribed beside mqtt.topics, unless a filter there covers them already
+  // (a broker may deliver a message once per matching subscription).
+  for (const auto& lane : c.lanes) {
+    for (const auto& t : lane.topics) {
+      if (std::ranges::none_of(c.mqtt.topics, [&](const auto& f) { return topic_matches(f, t); })) {
+        c.mqtt.topics.push_back(t);
+      }
+    }
   }
   return c;
 }

@@ -37,6 +37,18 @@ struct AgentConfig {
 
   SqliteBufferOptions buffer;
 
+  // Priority lanes (`lanes:`, docs/edge-agent.md "Lanes"): an MQTT message whose topic matches a
+  // lane's filter goes to that lane's own buffer file and hub stream. The default lane (`buffer.*`,
+  // name "") takes every other message and drains after all of them. Built by agent_config_from
+  // from the `lanes[].*` rows (an object list, so not bound member by member).
+  struct Lane {
+    std::string name;                 // [a-z0-9_-]{1,32}, unique
+    std::vector<std::string> topics;  // MQTT filters; subscribed beside mqtt.topics
+    int priority = 0;                 // 0 drains first; ties keep the config order
+    SqliteBufferOptions buffer;       // buffer.* with the lane's own keys applied
+  };
+  std::vector<Lane> lanes;  // sorted by priority (stable)
+
   struct Uplink {
     std::string hub;  // required
     std::string token_file;
@@ -65,5 +77,8 @@ const config::BoundSchema<AgentConfig>& agent_bound_schema();
 // `hint` tells how to pass another file when this one cannot be read (config::load_file).
 AgentConfig load_agent_config(const std::string& path, std::string_view hint = {});
 AgentConfig agent_config_from(const config::Values& v);
+// The buffer file of lane `lane` when lanes[].path is not set: buffer.path with ".<lane>" before
+// its extension ("/var/lib/edgesync/buffer.db" -> "/var/lib/edgesync/buffer.alerts.db").
+std::string lane_buffer_path(const std::string& buffer_path, const std::string& lane);
 
 }  // namespace edgesync::agent

@@ -5,6 +5,7 @@
 #include <prometheus/registry.h>
 
 #include <chrono>
+#include <map>
 
 #include "edgesync/common/status_server.hpp"
 #include "unix_clock.hpp"
@@ -24,8 +25,47 @@ struct Mirror {
 
 }  // namespace
 
+// The lane-labelled series of one lane.
+struct LaneMetrics {
+  Mirror committed, acked, dropped;
+  prometheus::Gauge *records = nullptr, *oldest = nullptr, *hub_up = nullptr;
+};
+
 struct AgentMonitor::Metrics {
-  explicit Metrics(prometheus::Registry& r) {
+  Metrics(prometheus::Registry& r, const std::vector<LaneSource>& lane_sources) {
+    auto& l_records = prometheus::BuildGauge()
+                          .Name("edgesync_agent_lane_records")
+                          .Help("Records stored in the lane's buffer")
+                          .Register(r);
+    auto& l_oldest = prometheus::BuildGauge()
+                         .Name("edgesync_agent_lane_oldest_age_seconds")
+                         .Help("Age of the lane's oldest stored record")
+                         .Register(r);
+    auto& l_hub = prometheus::BuildGauge()
+                      .Name("edgesync_agent_lane_hub_connected")
+                      .Help("1 when the lane's hub stream is established")
+                      .Register(r);
+    auto& l_committed = prometheus::BuildCounter()
+                            .Name("edgesync_agent_lane_records_committed_total")
+                            .Help("Records committed to the lane's buffer")
+                            .Register(r);
+    auto& l_acked = prometheus::BuildCounter()
+                        .Name("edgesync_agent_lane_records_acked_total")
+                        .Help("Records of the lane acked by the hub and deleted")
+                        .Register(r);
+    auto& l_dropped = prometheus::BuildCounter()
+                          .Name("edgesync_agent_lane_records_dropped_total")
+                          .Help(
+                              "Records of the lane dropped without an ack, all reasons "
+                              "(by reason: buffer status --lane)")
+                          .Register(r);
+    for (const auto& ls : lane_sources) {
+      const std::map<std::string, std::string> label{
+          {"lane", ls.name.empty() ? "default" : ls.name}};
+      lanes.push_back({Mirror{&l_committed.Add(label)}, Mirror{&l_acked.Add(label)},
+                       Mirror{&l_dropped.Add(label)}, &l_records.Add(label), &l_oldest.Add(label),
+                       &l_hub.Add(label)});
+    }
     auto counter = [&](const char* name, const char* help) {
       return Mirror{&prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({})};
     };
@@ -84,6 +124,7 @@ struct AgentMonitor::Metrics {
       dead_lettered, dropped[kDropReasons], purged;
   prometheus::Gauge *records, *bytes, *oldest, *full, *disk_full, *dead_letter_rows, *mqtt_up,
       *hub_up, *acked_seq;
+  std::vector<LaneMetrics> lanes;  // as Sources::lanes
   std::uint64_t last_acked_through = 0;
   std::int64_t last_sync_ns = 0;
   int ticks = 0;
@@ -92,21 +133,28 @@ struct AgentMonitor::Metrics {
 AgentMonitor::AgentMonitor(Sources src, const std::string& listen)
     : src_(std::move(src)),
       registry_(std::make_shared<prometheus::Registry>()),
-      m_(std::make_unique<Metrics>(*registry_)) {
+      m_(std::make_unique<Metrics>(*registry_, src_.lanes)) {
   if (!listen.empty()) {
     server_ = std::make_unique<StatusServer>(listen, registry_, [this](std::string* why) {
       if (!src_.ingest.counters().connected.load()) {
         *why = "not connected to the MQTT broker " + src_.mqtt_uri;
         return false;
       }
-      const auto st = src_.buffer.stats();
-      if (st.failed) {
-        *why = "buffer file failed for good (" + st.failure + "); the agent exits";
-        return false;
+      std::vector<std::pair<std::string, BufferMonitor*>> buffers{{"", &src_.buffer}};
+      for (const auto& l : src_.lanes) {
+        if (!l.name.empty()) buffers.emplace_back(l.name, &l.buffer);
       }
-      if (st.disk_full) {
-        *why = "buffer disk full (see edge-agent buffer status and the log)";
-        return false;
+      for (const auto& [lane, buffer] : buffers) {
+        const auto st = buffer->stats();
+        const std::string which = lane.empty() ? "buffer" : "lane '" + lane + "' buffer";
+        if (st.failed) {
+          *why = which + " file failed for good (" + st.failure + "); the agent exits";
+          return false;
+        }
+        if (st.disk_full) {
+          *why = which + " disk full (see edge-agent buffer status and the log)";
+          return false;
+        }
       }
       return true;  // the hub may be away: buffering is normal operation
     });
@@ -182,6 +230,21 @@ void AgentMonitor::tick() {
     m.last_acked_through = acked;
     m.last_sync_ns = now;
   }
+  for (std::size_t i = 0; i < src_.lanes.size(); ++i) {
+    const auto& ls = src_.lanes[i];
+    auto& lm = m.lanes[i];
+    const BufferStats lb = ls.name.empty() ? b : ls.buffer.stats();
+    lm.committed.set(lb.committed_total);
+    lm.acked.set(lb.acked_total);
+    std::uint64_t dropped = lb.purged;
+    for (const auto d : lb.dropped) dropped += d;
+    lm.dropped.set(dropped);
+    lm.records->Set(static_cast<double>(lb.records));
+    lm.oldest->Set(lb.oldest_received_unix_ns
+                       ? static_cast<double>(now - lb.oldest_received_unix_ns) / 1e9
+                       : 0);
+    lm.hub_up->Set(ls.uplink.counters().connected.load() ? 1 : 0);
+  }
   // The snapshot for `edge-agent buffer status`: every 2 s, one small row update each.
   if (m.ticks++ % 2 == 0) {
     std::string err;
@@ -199,6 +262,16 @@ void AgentMonitor::tick() {
                                {"last_error", err},
                                {"buffer_state", b.disk_full ? "disk full" : "ok"},
                                {"updated_unix_ns", std::to_string(now)}});
+    for (const auto& ls : src_.lanes) {  // the other lanes' files: their own hub and disk state
+      if (ls.name.empty()) continue;
+      const bool up_ok = ls.uplink.counters().connected.load();
+      const bool disk_full = ls.buffer.stats().disk_full;
+      ls.buffer.publish_state({{"hub_state", up_ok ? "connected" : "disconnected"},
+                               {"mqtt_state", mqtt_ok ? "connected" : "disconnected"},
+                               {"last_error", disk_full ? "disk full" : (!mqtt_ok ? err : "")},
+                               {"buffer_state", disk_full ? "disk full" : "ok"},
+                               {"updated_unix_ns", std::to_string(now)}});
+    }
   }
 }
 

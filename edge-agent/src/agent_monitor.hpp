@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "buffer/buffer.hpp"
 #include "ingest/mqtt_ingest.hpp"
@@ -24,11 +25,21 @@ namespace edgesync::agent {
 
 class AgentMonitor {
  public:
+  // One priority lane: its buffer and its uplink.
+  struct LaneSource {
+    std::string name;  // "" = the default lane (label "default")
+    BufferMonitor& buffer;
+    const Uplink& uplink;
+  };
+  // `buffer` and `uplink` are the default lane's (the unlabelled series); `lanes` lists every
+  // lane, the default one included, for the lane-labelled series, readiness and the state each
+  // lane's file publishes. Empty: the default lane alone.
   struct Sources {
     BufferMonitor& buffer;
     const MqttIngest& ingest;
     const Uplink& uplink;
     std::string mqtt_uri, hub;
+    std::vector<LaneSource> lanes = {};
   };
   // `listen` empty: no HTTP server, but the state snapshot is still written.
   AgentMonitor(Sources src, const std::string& listen);

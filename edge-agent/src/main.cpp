@@ -8,14 +8,13 @@
 #include <iostream>
 
 #include "agent_config.hpp"
+#include "agent_lanes.hpp"
 #include "agent_monitor.hpp"
-#include "buffer/sqlite_buffer.hpp"
 #include "cli/buffer_cli.hpp"
 #include "edgesync/common/cli.hpp"
 #include "edgesync/common/logging.hpp"
 #include "edgesync/common/shutdown.hpp"
 #include "ingest/mqtt_ingest.hpp"
-#include "uplink/uplink.hpp"
 
 namespace {
 
@@ -28,35 +27,41 @@ int run_agent(const std::string& config_path) {
   setup_logging("edge-agent", cfg.log_level, cfg.log_format);
   spdlog::info("edge-agent {} starting as agent '{}'", EDGESYNC_VERSION, cfg.agent_id);
 
-  cfg.buffer.on_failure = [] { ::kill(::getpid(), SIGTERM); };  // ends shutdown.wait() below
-  SqliteBuffer buffer(cfg.buffer);
-  MqttIngest ingest(cfg.mqtt, buffer);
-  Uplink uplink(cfg.uplink, cfg.agent_id, buffer,
-                [&ingest](std::uint64_t limit) { ingest.set_max_record_bytes(limit); });
-  AgentMonitor monitor({buffer, ingest, uplink, cfg.mqtt.uri, cfg.uplink.hub}, cfg.metrics_listen);
+  // A buffer that failed for good ends shutdown.wait() below.
+  AgentLanes lanes(cfg, [] { ::kill(::getpid(), SIGTERM); });
+  MqttIngest ingest(cfg.mqtt, lanes.writer());
+  lanes.make_uplinks(cfg, [&ingest](std::uint64_t limit) { ingest.set_max_record_bytes(limit); });
+  auto& main_lane = lanes.default_lane();
+  AgentMonitor::Sources sources{*main_lane.buffer, ingest, *main_lane.uplink, cfg.mqtt.uri,
+                                cfg.uplink.hub};
+  for (auto& l : lanes.lanes()) sources.lanes.push_back({l.name, *l.buffer, *l.uplink});
+  AgentMonitor monitor(std::move(sources), cfg.metrics_listen);
   if (monitor.port() > 0) {
     spdlog::info("edge-agent: /healthz /readyz /metrics on port {}", monitor.port());
   }
   monitor.start();
-  uplink.start();
+  lanes.start_uplinks();
   ingest.start();
 
   const int sig = shutdown.wait();
   spdlog::info("edge-agent: signal {} received, shutting down", sig);
-  ingest.stop();  // no new messages; what Paho acked is in the buffer queue
-  uplink.stop(std::chrono::milliseconds(2000));
+  ingest.stop();  // no new messages; what Paho acked is in the buffer queues
+  lanes.stop_uplinks(std::chrono::milliseconds(2000));
   monitor.stop();
-  buffer.stop();  // commits whatever is still queued
-  const auto st = buffer.stats();
-  spdlog::info(
-      "edge-agent: stopped; {} records committed, {} acked by the hub this run, next seq {}",
-      st.committed_total, st.acked_total, st.next_seq);
-  if (st.failed) {
-    spdlog::critical("edge-agent: exiting with {}: the buffer file failed for good ({})",
-                     kExitBufferFailed, st.failure);
-    return kExitBufferFailed;
+  lanes.stop_buffers();  // commits whatever is still queued
+  int rc = 0;
+  for (auto& l : lanes.lanes()) {
+    const auto st = l.buffer->stats();
+    spdlog::info(
+        "edge-agent: stopped{}{}; {} records committed, {} acked by the hub this run, next seq {}",
+        l.name.empty() ? "" : " lane ", l.name, st.committed_total, st.acked_total, st.next_seq);
+    if (st.failed) {
+      spdlog::critical("edge-agent: exiting with {}: the buffer file failed for good ({})",
+                       kExitBufferFailed, st.failure);
+      rc = kExitBufferFailed;
+    }
   }
-  return 0;
+  return rc;
 }
 
 }  // namespace
@@ -86,7 +91,9 @@ int main(int argc, char** argv) try {
       auto cfg =
           load_agent_config(check_path, "pass an existing file: edge-agent check-config FILE");
       std::cout << check_path << ": OK (agent '" << cfg.agent_id << "', hub " << cfg.uplink.hub
-                << ", buffer " << cfg.buffer.path << ")\n";
+                << ", buffer " << cfg.buffer.path;
+      for (const auto& l : cfg.lanes) std::cout << ", lane '" << l.name << "' " << l.buffer.path;
+      std::cout << ")\n";
       return 0;
     }
     if (app.got_subcommand("config-reference")) {

@@ -123,7 +123,9 @@ TEST_CASE("every default of the agent and hub tables comes from a struct member"
   const edgesync::agent::AgentConfig agent;
   for (const auto& k : edgesync::agent::agent_schema().keys) {
     INFO(k.path);
-    CHECK(edgesync::agent::agent_bound_schema().text_of(k.path, agent) == k.default_value);
+    const auto text = edgesync::agent::agent_bound_schema().text_of(k.path, agent);
+    // Unbound rows: the object list `lanes` and its members (their defaults live in the table).
+    CHECK((text ? *text == k.default_value : k.path.starts_with("lanes")));
   }
   const edgesync::hub::HubConfig hub;
   for (const auto& k : edgesync::hub::hub_schema().keys) {

@@ -30,7 +30,11 @@ namespace cli {
 constexpr const char* kDefaultConfig = "/etc/edgesync/edge-agent.yaml";
 
 std::string resolve_db(const CommonOpts& c) {
-  if (!c.db.empty()) return c.db;
+  if (!c.db.empty()) {
+    if (!c.lane.empty())
+      throw UsageError("--lane picks a file of --config; with --db, name the file");
+    return c.db;
+  }
   std::string cfg = c.config;
   if (cfg.empty()) {
     if (!std::filesystem::exists(kDefaultConfig)) {
@@ -41,9 +45,15 @@ std::string resolve_db(const CommonOpts& c) {
     }
     cfg = kDefaultConfig;
   }
-  return load_agent_config(cfg,
-                           "pass the agent config with --config FILE, or the buffer with --db FILE")
-      .buffer.path;
+  const auto agent = load_agent_config(
+      cfg, "pass the agent config with --config FILE, or the buffer with --db FILE");
+  if (c.lane.empty() || c.lane == "default") return agent.buffer.path;
+  std::string names = "default";
+  for (const auto& l : agent.lanes) {
+    if (l.name == c.lane) return l.buffer.path;
+    names += ", " + l.name;
+  }
+  throw UsageError("--lane " + c.lane + ": " + cfg + " has no such lane (lanes: " + names + ")");
 }
 
 std::int64_t parse_time_option(const char* option, const std::string& text, std::int64_t now_ns) {
@@ -268,6 +278,9 @@ CLI::App* add_command(CLI::App* parent, const char* name, const char* help, Comm
   sc->allow_extras();  // reported by run_command as a usage error (exit 2)
   sc->add_option("-c,--config", c.config, "Agent config (to find buffer.path)")->type_name("FILE");
   sc->add_option("--db", c.db, "Buffer database file (instead of --config)")->type_name("FILE");
+  sc->add_option("--lane", c.lane,
+                 "Priority lane of --config (lanes[].name; default: the default lane)")
+      ->type_name("NAME");
   if (json) sc->add_flag("--json", c.json, "JSON output");
   return sc;
 }

@@ -23,7 +23,7 @@ class WriteError : public std::runtime_error {
 };
 
 struct CommonOpts {
-  std::string config, db;
+  std::string config, db, lane;  // lane: a `lanes[].name` of the config ("" = default lane)
   bool json = false;
 };
 
@@ -33,7 +33,8 @@ struct ExportOpts {
   bool progress = false, dead_letter = false;
 };
 
-// --db, else buffer.path of --config, else of /etc/edgesync/edge-agent.yaml when it exists.
+// --db, else buffer.path (or with --lane that lane's file) of --config, else of
+// /etc/edgesync/edge-agent.yaml when it exists.
 std::string resolve_db(const CommonOpts& c);
 
 // Parses a time option or throws UsageError naming the option and the accepted formats.

@@ -2,11 +2,14 @@
 // message is paid for in full when it is taken (the bucket may go into debt), and the caller
 // waits until the debt is paid before writing it: the long-run rate is the cap, a single burst
 // at most one second's worth, and a message larger than the bucket is still sent (it waits).
+// One bucket is shared by the uplinks of all lanes (thread-safe); the lane gate decides who
+// takes from it first.
 #pragma once
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 
 namespace edgesync::agent {
 
@@ -21,6 +24,7 @@ class ByteBucket {
   // Pays for `bytes`; returns how long to wait before writing them.
   std::chrono::nanoseconds take(std::uint64_t bytes, Clock::time_point now = Clock::now()) {
     if (rate_ <= 0) return std::chrono::nanoseconds(0);
+    std::lock_guard lk(mu_);
     const double elapsed = std::chrono::duration<double>(now - last_).count();
     last_ = std::max(last_, now);
     tokens_ = std::min(rate_, tokens_ + std::max(0.0, elapsed) * rate_);
@@ -30,6 +34,7 @@ class ByteBucket {
   }
 
  private:
+  std::mutex mu_;
   double rate_;
   double tokens_;
   Clock::time_point last_;

@@ -15,11 +15,12 @@
 namespace edgesync::agent {
 
 Uplink::Uplink(AgentConfig::Uplink cfg, std::string agent_id, BufferReader& buffer,
-               std::function<void(std::uint64_t)> on_record_limit)
+               std::function<void(std::uint64_t)> on_record_limit, UplinkLane lane)
     : cfg_(std::move(cfg)),
       agent_id_(std::move(agent_id)),
       buffer_(buffer),
       on_record_limit_(std::move(on_record_limit)),
+      lane_(std::move(lane)),
       bucket_(cfg_.max_bytes_per_s),
       acks_(buffer_, counters_) {
   if (cfg_.compression == AgentConfig::Uplink::Compression::kZstd) {
@@ -75,8 +76,13 @@ void Uplink::run() {
                   (static_cast<std::uint64_t>(rd()) << 32) ^ std::hash<std::string>{}(agent_id_));
   for (;;) {
     refresh_token();
-    const UplinkSession::Context ctx{cfg_,    agent_id_, token_, buffer_, packer_.get(),
-                                     bucket_, counters_, acks_,  stop_,   on_record_limit_};
+    const UplinkSession::Context ctx{cfg_,          agent_id_,
+                                     token_,        buffer_,
+                                     packer_.get(), lane_.bucket ? *lane_.bucket : bucket_,
+                                     counters_,     acks_,
+                                     stop_,         on_record_limit_,
+                                     lane_.name,    lane_.rank,
+                                     lane_.gate};
     auto s = std::make_unique<UplinkSession>(ctx, cfg_.hub);
     bool welcomed = s->run();
     // A redirect to the agent's owner is followed once per connect attempt; uplink.hub stays the

@@ -18,13 +18,23 @@
 namespace edgesync::agent {
 
 class BatchPacker;
+class LaneGate;
+
+// An uplink's place among the agent's priority lanes (one uplink per lane); the default is the
+// default lane alone.
+struct UplinkLane {
+  std::string name;              // "" = the default lane (Hello.lane)
+  std::size_t rank = 0;          // 0 = highest priority (the gate's slot)
+  LaneGate* gate = nullptr;      // shared by the lanes' uplinks; null: no other lanes
+  ByteBucket* bucket = nullptr;  // shared uplink.max_bytes_per_s; null: this uplink's own
+};
 
 class Uplink {
  public:
   // `on_record_limit` gets each welcome's max_record_bytes (0 = the hub knows no limit), from the
   // uplink's thread; ingest applies it (MqttIngest::set_max_record_bytes).
   Uplink(AgentConfig::Uplink cfg, std::string agent_id, BufferReader& buffer,
-         std::function<void(std::uint64_t)> on_record_limit = {});
+         std::function<void(std::uint64_t)> on_record_limit = {}, UplinkLane lane = {});
   ~Uplink();
   Uplink(const Uplink&) = delete;
   Uplink& operator=(const Uplink&) = delete;
@@ -43,6 +53,7 @@ class Uplink {
   std::string token_;
   BufferReader& buffer_;
   std::function<void(std::uint64_t)> on_record_limit_;
+  UplinkLane lane_;
   UplinkCounters counters_;
   std::unique_ptr<BatchPacker> packer_;  // uplink.compression zstd; reused by every session
   ByteBucket bucket_;                    // uplink.max_bytes_per_s, across reconnects

@@ -9,9 +9,13 @@
 
 #include "edgesync/common/secrets.hpp"
 #include "uplink/batch_packer.hpp"
+#include "uplink/lane_gate.hpp"
 
 namespace edgesync::agent {
 namespace {
+
+// How long a lane waits before asking again a hub that did not know lanes (a rolling upgrade).
+constexpr std::chrono::seconds kNoLanesRetry{60};
 
 grpc::ChannelArguments make_channel_args(const AgentConfig::Uplink& c) {
   grpc::ChannelArguments a;
@@ -59,6 +63,7 @@ bool UplinkSession::run() {
   if (welcomed) {
     std::jthread reader([&] { read_acks(*stream); });
     send_loop(*stream);
+    publish_busy(false);
     if (!hub_ended()) ctx.TryCancel();  // else keep the hub's status and trailers for Finish()
     reader.join();
   } else if (!hub_closed_) {
@@ -104,8 +109,10 @@ bool UplinkSession::handshake(Stream& stream) {
   h->set_next_seq(next);
   h->set_agent_version(EDGESYNC_VERSION);
   h->set_buffer_id(c_.buffer.buffer_id());
+  h->set_lane(c_.lane);
   h->add_features(v1::FEATURE_REJECT);
   h->add_features(v1::FEATURE_RECORD_LIMIT);
+  h->add_features(v1::FEATURE_LANES);
   if (c_.packer) h->add_features(v1::FEATURE_PACKED_ZSTD);
   if (!stream.Write(hello)) return false;
   v1::HubMessage m;
@@ -120,6 +127,18 @@ bool UplinkSession::handshake(Stream& stream) {
     return false;
   }
   if (!m.has_welcome()) return false;
+  if (!c_.lane.empty() && std::ranges::count(m.welcome().features(), v1::FEATURE_LANES) == 0) {
+    // A hub before 1.4 ignored Hello.lane: it took this stream for the agent's one live stream
+    // and would refuse the default lane meanwhile. Leave before sending anything; the lane's
+    // records stay buffered (under its own buffer id, so nothing is acked wrongly) until a hub
+    // that knows lanes answers.
+    spdlog::warn(
+        "uplink: hub {} ({}) does not know priority lanes (FEATURE_LANES, hub 1.4); lane '{}' "
+        "stays buffered and asks again in {} s: upgrade the hub",
+        target_, m.welcome().hub_id(), c_.lane, kNoLanesRetry.count());
+    retry_hint_ = kNoLanesRetry;
+    return false;
+  }
   // Packed batches only when this hub said it takes them (a hub before 1.2 does not).
   packed_ = c_.packer && std::ranges::count(m.welcome().features(), v1::FEATURE_PACKED_ZSTD) > 0;
   const auto durable = m.welcome().durable_through();
@@ -142,9 +161,15 @@ bool UplinkSession::handshake(Stream& stream) {
   if (c_.on_record_limit) c_.on_record_limit(m.welcome().max_record_bytes());
   c_.counters.connected = true;
   c_.counters.sessions.fetch_add(1);
-  spdlog::info("uplink: connected to hub {} ({}), resuming after seq {}{}", target_,
-               m.welcome().hub_id(), sent_through_, packed_ ? ", packed batches (zstd)" : "");
+  publish_busy(true);
+  spdlog::info("uplink: connected to hub {} ({}){}{}, resuming after seq {}{}", target_,
+               m.welcome().hub_id(), c_.lane.empty() ? "" : ", lane ", c_.lane, sent_through_,
+               packed_ ? ", packed batches (zstd)" : "");
   return true;
+}
+
+void UplinkSession::publish_busy(bool connected) {
+  if (c_.gate) c_.gate->set_busy(c_.rank, connected && c_.buffer.first_unacked_seq() != 0);
 }
 
 void UplinkSession::read_acks(Stream& stream) {
@@ -164,6 +189,7 @@ void UplinkSession::read_acks(Stream& stream) {
         while (!inflight_.empty() && inflight_.front() <= through) inflight_.pop_front();
       }
       c_.acks.apply(through);
+      publish_busy(true);  // an acked alert lets the lower lanes go on at once
       cv_.notify_all();
     } else if (m.has_slow_down()) {
       std::lock_guard lk(mu_);
@@ -195,6 +221,14 @@ void UplinkSession::send_loop(Stream& stream) {
       }
     }
     if (stopping()) return;
+    publish_busy(true);
+    if (c_.gate && c_.gate->higher_busy(c_.rank)) {
+      // A lane of higher priority has records to deliver: it goes first. What this lane has in
+      // flight stays there; it sends its next batch once the higher lanes are through.
+      std::unique_lock lk(mu_);
+      cv_.wait_for(lk, std::chrono::milliseconds(10), [&] { return broken_; });
+      continue;
+    }
     auto recs = c_.buffer.read_after(sent_through_, max_records_, max_bytes_);
     if (recs.empty()) {
       c_.buffer.wait_for_records(sent_through_, std::chrono::milliseconds(250));

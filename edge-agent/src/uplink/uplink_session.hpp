@@ -27,6 +27,7 @@
 namespace edgesync::agent {
 
 class BatchPacker;
+class LaneGate;
 
 // TLS (uplink.tls.*) or insecure channel credentials; throws when a TLS file is unreadable.
 std::shared_ptr<grpc::ChannelCredentials> make_credentials(const AgentConfig::Uplink& c);
@@ -44,6 +45,9 @@ class UplinkSession {
     AckPath& acks;
     StopSignal& stop;
     const std::function<void(std::uint64_t)>& on_record_limit;  // may be empty
+    const std::string& lane;                                    // Hello.lane: "" = the default lane
+    std::size_t rank;  // the lane's priority slot in `gate`
+    LaneGate* gate;    // null: no other lanes
   };
   // `target`: the configured hub (uplink.hub), or the owner a hub redirected us to (exactly_once
   // replicas, HubMessage.redirect).
@@ -63,6 +67,8 @@ class UplinkSession {
   bool handshake(Stream& stream);
   void read_acks(Stream& stream);
   void send_loop(Stream& stream);
+  // Tells the lane gate whether this lane has records the hub has not acked yet.
+  void publish_busy(bool connected);
 
   Context c_;
   std::string target_;
