@@ -4,10 +4,10 @@
 #   bench/ingest.sh [MESSAGES]      (default 50000, 200-byte payloads, QoS 1, 10 devices)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="${BUILD_DIR:-$ROOT/build}/bin"
 N="${1:-50000}"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+DEAD="$(port)"  # the hub is unreachable: only the edge path is measured
 # Ceiling: mosquitto_sub alone draining the same load.
 ( timeout 120 mosquitto_sub -p "$MQ" -q 1 -t 'sensors/#' -C "$N" > /dev/null ) & SUB=$!
 sleep 0.3
@@ -20,21 +20,17 @@ printf '%-28s %10s %12s\n' "setting" "msg/s" "crash bound"
 printf '%-28s %10s %12s\n' "mosquitto_sub alone (QoS 1)" "$ceiling" "-"
 for sync in full normal; do
   for window in 0 256 4096; do
-    db="$RUN/b-$sync-$window.db"
-    cat > "$RUN/a.yaml" <<YAML
-agent: { id: bench }
-mqtt: { uri: "tcp://127.0.0.1:$MQ", client_id: "bench-$sync-$window", clean_session: true }
-buffer: { path: "$db", synchronous: $sync, commit_window_records: $window }
-uplink: { hub: "127.0.0.1:1", backoff_initial_ms: 60000, backoff_max_ms: 60000 }
-log: { level: warn }
-YAML
-    "$BIN/edge-agent" run --config "$RUN/a.yaml" > "$RUN/a.log" 2>&1 & AG=$!
+    id="bench-$sync-$window"; db="$RUN/$id.db"
+    stack_agent_config "$id" hub="127.0.0.1:$DEAD" mqtt="clean_session: true" \
+      buffer="synchronous: $sync, commit_window_records: $window" \
+      uplink="backoff_initial_ms: 60000, backoff_max_ms: 60000"
+    stack_run "$id" "$BIN/edge-agent" run --config "$RUN/$id.yaml"; AG=$PID
     sleep 0.5
     t0=$(date +%s.%N)
     "$BIN/sensor-sim" --uri "tcp://127.0.0.1:$MQ" --devices 10 --connections 5 --count $((N / 10)) --size 200 --quiet > /dev/null
     until [[ "$("$BIN/edge-agent" buffer status --db "$db" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])')" -ge "$N" ]]; do sleep 0.05; done
     t1=$(date +%s.%N)
-    kill $AG; wait $AG 2>/dev/null || true
+    stack_stop "$AG"
     printf '%-28s %10s %12s\n' "synchronous=$sync window=$window" "$(python3 -c "print(int($N/($t1-$t0)))")" "$((window > 0 ? window : 1)) msgs"
   done
 done

@@ -20,11 +20,6 @@ peak_rss() {
 metric() {
   curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {printf "%d", $2; found=1} END {if (!found) print 0}'
 }
-wait_http() {  # PORT PATH TIMEOUT_S
-  local i
-  for ((i = 0; i < $3 * 10; i++)); do curl -sf "http://127.0.0.1:$1$2" > /dev/null && return 0; sleep 0.1; done
-  return 1
-}
 wait_metric() {  # PORT NAME AT_LEAST TIMEOUT_S
   local i
   for ((i = 0; i < $4 * 20; i++)); do (( $(metric "$1" "$2") >= $3 )) && return 0; sleep 0.05; done

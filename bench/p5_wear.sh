@@ -8,47 +8,37 @@
 #   P5_RATES="1000" P5_AGENT_BUFFER='commit_delay_ms: 100' bench/p5_wear.sh   one experiment
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="${BUILD_DIR:-$ROOT/build}/bin"
 RATES="${P5_RATES:-100 1000 0}"; S="${P5_S:-30}"; FLAT="${P5_FLAT:-100000}"; SIZE=200
-"$ROOT/scripts/kafka.sh" fetch >/dev/null
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/measure.sh
 source "$ROOT/bench/measure.sh"
-trap 'kill $(jobs -p) 2>/dev/null; "$ROOT/scripts/kafka.sh" stop "$RUN/kafka" >/dev/null 2>&1; rm -rf "$RUN"' EXIT
-BOOT="$("$ROOT/scripts/kafka.sh" start "$RUN/kafka" 2>/dev/null)"
-HUB_PORT="$(port)"; HM="$(port)"; AM="$(port)"
-printf 'hub: { listen: "127.0.0.1:%s" }\nkafka: { bootstrap_servers: "%s", default_topic: p5 }\nmetrics: { listen: "127.0.0.1:%s" }\nlog: { level: warn }\n' \
-  "$HUB_PORT" "$BOOT" "$HM" > "$RUN/hub.yaml"
-"$BIN/cloud-hub" run --config "$RUN/hub.yaml" > "$RUN/hub.log" 2>&1 &
-wait_http "$HM" /readyz 60 || { tail "$RUN/hub.log" >&2; exit 1; }
-
-# What an agent writes that starts, opens a new buffer and stops with no message (subtracted).
-idle_run() {
-  printf 'agent: { id: idle }\nmqtt: { uri: "tcp://127.0.0.1:%s", client_id: idle }\nbuffer: { path: "%s" %s }\nuplink: { hub: "127.0.0.1:%s" }\nmetrics: { listen: "127.0.0.1:%s" }\nlog: { level: warn }\n' \
-    "$MQ" "$RUN/idle.db" "${P5_AGENT_BUFFER:+, $P5_AGENT_BUFFER}" "$HUB_PORT" "$AM" > "$RUN/idle.yaml"
-  python3 -c 'import resource, subprocess, sys
+stack_kafka
+stack_hub p5-hub kafka="default_topic: p5"
+# run_counted NAME: runs the agent of $RUN/NAME.yaml under a wrapper that writes, once it has
+# exited, the bytes it wrote over its whole life (its final checkpoint included) to $RUN/written:
+# the kernel's count for a reaped child (getrusage RUSAGE_CHILDREN ru_oublock, 512 B blocks =
+# write_bytes). Sets WR (the wrapper), AG (the agent), AM (its metrics port).
+run_counted() {
+  stack_run "$1" python3 -c 'import resource, subprocess, sys
 subprocess.run(sys.argv[2:])
 open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_oublock * 512))' \
-    "$RUN/written" "$BIN/edge-agent" run --config "$RUN/idle.yaml" > "$RUN/idle.log" 2>&1 & local wr=$!
-  wait_http "$AM" /healthz 30; sleep 1; kill "$(pgrep -P "$wr" edge-agent)"; wait "$wr" || true
-  cat "$RUN/written"
+    "$RUN/written" "$BIN/edge-agent" run --config "$RUN/$1.yaml"
+  WR=$PID; AM=$AG_METRICS
+  stack_wait_http "$AM" /healthz 30; AG="$(pgrep -P "$WR" edge-agent)"
 }
-IDLE="$(idle_run)"
+
+# What an agent writes that starts, opens a new buffer and stops with no message (subtracted).
+stack_agent_config idle buffer="${P5_AGENT_BUFFER:-}"
+run_counted idle; sleep 1; kill "$AG"; wait "$WR" || true
+IDLE="$(cat "$RUN/written")"
 echo "p5: an idle start and stop writes $IDLE bytes (subtracted)" >&2
 echo "| rate (msg/s) | records | bytes written per record | x payload | commits | buffer settings |"
 echo "|---|---|---|---|---|---|"
 for rate in $RATES; do
-  id="p5-$rate-$RANDOM"; db="$RUN/$id.db"
-  printf 'agent: { id: "%s" }\nmqtt: { uri: "tcp://127.0.0.1:%s", client_id: "%s", clean_session: true }\nbuffer: { path: "%s" %s }\nuplink: { hub: "127.0.0.1:%s" }\nmetrics: { listen: "127.0.0.1:%s" }\nlog: { level: warn }\n' \
-    "$id" "$MQ" "$id" "$db" "${P5_AGENT_BUFFER:+, $P5_AGENT_BUFFER}" "$HUB_PORT" "$AM" > "$RUN/agent.yaml"
-  # Bytes written over the agent's whole life, its final checkpoint at exit included: the kernel's
-  # count for a reaped child (getrusage RUSAGE_CHILDREN ru_oublock, 512 B blocks = write_bytes).
-  python3 -c 'import resource, subprocess, sys
-subprocess.run(sys.argv[2:])
-open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_oublock * 512))' \
-    "$RUN/written" "$BIN/edge-agent" run --config "$RUN/agent.yaml" > "$RUN/agent.log" 2>&1 & WR=$!
-  wait_http "$AM" /healthz 30; AG="$(pgrep -P "$WR" edge-agent)"
+  id="p5-$rate-$RANDOM"
+  stack_agent_config "$id" mqtt="clean_session: true" buffer="${P5_AGENT_BUFFER:-}"
+  run_counted "$id"
   for _ in $(seq 100); do [[ "$(metric "$AM" edgesync_agent_mqtt_connected)" == 1 ]] && break; sleep 0.1; done
   sleep 0.5
   c0=$(metric "$AM" edgesync_agent_buffer_commits_total)

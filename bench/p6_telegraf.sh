@@ -32,7 +32,6 @@
 #   RESULT p6_telegraf msgs=N in_kafka=C secs=S rate=R peak_rss_kib=K cpu_s=C version=V
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="${BUILD_DIR:-$ROOT/build}/bin"
 N="${N:-200000}"
 BATCH="${BATCH:-1000}"
 UNDELIVERED="${UNDELIVERED:-1000}"
@@ -48,17 +47,9 @@ VERSION="$("$TG" --version | awk '{print $2}')"
 
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+stack_kafka  # the harness stops it (and any job) on exit
+BS="$BOOT"
 TGPID=""
-cleanup() {
-  if [[ -n "$TGPID" ]]; then kill "$TGPID" 2>/dev/null || true; wait "$TGPID" 2>/dev/null || true; fi
-  "$ROOT/scripts/kafka.sh" stop "$RUN/kafka" || true
-  # shellcheck disable=SC2046  # one pid per word
-  kill $(jobs -p) 2>/dev/null || true
-  rm -rf "$RUN"
-}
-trap cleanup EXIT
-
-BS="$("$ROOT/scripts/kafka.sh" start "$RUN/kafka" | tail -1)"
 KVER="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/tests/kafka/pom.xml")"
 LIBS="${EDGESYNC_KAFKA_LIBS:-$HOME/.m2/edgesync-kafka-$KVER/libs}"
 # The broker jars carry no TopicCommand (it lives in kafka-tools): create the topic with the Admin

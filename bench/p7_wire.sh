@@ -17,7 +17,6 @@ set -euo pipefail
 WRITE=0; [[ "${1:-}" == "--write" ]] && WRITE=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
-BIN="$BUILD_DIR/bin"
 N="${P7_N:-100000}"                 # records per run (10 devices x N/10)
 BATCHES="${P7_BATCHES:-10 100 500}"
 CODECS="${P7_CODECS:-none gzip zstd}"
@@ -30,47 +29,28 @@ WINDOW="${P7_WINDOW:-16}"           # uplink.max_inflight_batches (16: small bat
 # Live rows: the hub up, sensor-sim publishing at LIVE_RATE msg/s for LIVE_S s (payload
 # LIVE_SIZE); batches are then as large as what arrives between two sends (0 = no live rows).
 LIVE_RATE="${P7_LIVE_RATE:-1000}"; LIVE_S="${P7_LIVE_S:-20}"; LIVE_SIZE="${P7_LIVE_SIZE:-stamp}"
-[[ -x "$BIN/edge-agent" && -x "$BIN/cloud-hub" && -x "$BIN/sensor-sim" ]] ||
+[[ -x "$BUILD_DIR/bin/edge-agent" && -x "$BUILD_DIR/bin/cloud-hub" && -x "$BUILD_DIR/bin/sensor-sim" ]] ||
   BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/build.sh" >/dev/null
-"$ROOT/scripts/kafka.sh" fetch >/dev/null
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/measure.sh
 source "$ROOT/bench/measure.sh"
-trap 'kill $(jobs -p) 2>/dev/null; "$ROOT/scripts/kafka.sh" stop "$RUN/kafka" >/dev/null 2>&1; rm -rf "$RUN"' EXIT
 step() { echo "p7: $*" >&2; }
 
 LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
-BOOT="$("$ROOT/scripts/kafka.sh" start "$RUN/kafka" 2>/dev/null)"
-HUB_METRICS="$(port)"; AG_METRICS="$(port)"; DEAD_PORT="$(port)"; HUB_PORT=0; HUB_PID=0
+stack_kafka
+DEAD_PORT="$(port)"
 # A fresh hub per run, started after the agent (so the agent's start-up is not in its figures).
-start_hub_on() {
-  HUB_PORT="$1"
-  cat > "$RUN/hub.yaml" <<YAML
-hub: { listen: "127.0.0.1:$HUB_PORT", id: p7-hub }
-kafka: { bootstrap_servers: "$BOOT", default_topic: p7 }
-metrics: { listen: "127.0.0.1:$HUB_METRICS" }
-log: { level: warn }
-YAML
-  "$BIN/cloud-hub" run --config "$RUN/hub.yaml" > "$RUN/hub.log" 2>&1 & HUB_PID=$!
-  wait_http "$HUB_METRICS" /readyz 60 || { tail "$RUN/hub.log" >&2; exit 1; }
-}
-stop_hub() { kill "$HUB_PID"; wait "$HUB_PID" 2>/dev/null || true; }
-
-AG_PID=0
-# start_agent ID DB HUB_PORT [uplink keys]
+start_hub_on() { stack_hub p7-hub port="$1" kafka="default_topic: p7"; }
+stop_hub() { stack_stop "$HUB_PID"; }
+# start_agent ID HUB_PORT [uplink keys]: the buffer is $RUN/ID.db
 start_agent() {
-  cat > "$RUN/agent.yaml" <<YAML
-agent: { id: "$1" }
-mqtt: { uri: "tcp://127.0.0.1:$MQ", client_id: "$1", clean_session: true, topics: ["p7/#"] }
-buffer: { path: "$2", synchronous: normal }
-uplink: { hub: "127.0.0.1:$3" ${4:+, $4} }
-metrics: { listen: "127.0.0.1:$AG_METRICS" }
-log: { level: warn }
-YAML
-  "$BIN/edge-agent" run --config "$RUN/agent.yaml" > "$RUN/agent-$1.log" 2>&1 & AG_PID=$!
+  stack_agent_config "$1" hub="127.0.0.1:$2" mqtt='clean_session: true, topics: ["p7/#"]' \
+    buffer="synchronous: normal" uplink="${3:-}"
+  stack_run "agent-$1" "$BIN/edge-agent" run --config "$RUN/$1.yaml"
+  AG_PID=$PID
 }
-stop_agent() { kill "$AG_PID"; wait "$AG_PID" 2>/dev/null || true; }
+stop_agent() { stack_stop "$AG_PID"; }
 # CPU seconds of a process with ns resolution: the sum of its threads' run time
 # (/proc/PID/task/*/schedstat); /proc/PID/stat's 10 ms ticks are too coarse for ~1 us per record.
 # Threads that exit in between are not counted: the agent's and hub's threads live for the run.
@@ -101,8 +81,8 @@ PY
 rows=()
 for size in $SIZES; do
   step "filling a buffer with $N sensor-sim records (--size $size), hub unreachable"
-  tpl="$RUN/tpl-$size.db"
-  start_agent "p7-fill-$size" "$tpl" "$DEAD_PORT" "backoff_initial_ms: 60000, backoff_max_ms: 60000"
+  tpl="$RUN/p7-fill-$size.db"
+  start_agent "p7-fill-$size" "$DEAD_PORT" "backoff_initial_ms: 60000, backoff_max_ms: 60000"
   wait_http "$AG_METRICS" /healthz 30 || { tail "$RUN/agent-p7-fill-$size.log" >&2; exit 1; }
   for _ in $(seq 100); do [[ "$(metric "$AG_METRICS" edgesync_agent_mqtt_connected)" == 1 ]] && break; sleep 0.1; done
   sleep 0.5
@@ -122,7 +102,7 @@ for size in $SIZES; do
         done
         step "$id: draining $N records, compression $codec, $batch records per batch"
         HUB_PORT="$(port)"
-        start_agent "$id" "$RUN/$id.db" "$HUB_PORT" \
+        start_agent "$id" "$HUB_PORT" \
           "compression: $codec, zstd_level: $level, batch_max_records: $batch, max_inflight_batches: $WINDOW, backoff_initial_ms: 50, backoff_max_ms: 100"
         wait_http "$AG_METRICS" /healthz 30 || { tail "$RUN/agent-$id.log" >&2; exit 1; }
         sleep 0.5
@@ -152,7 +132,7 @@ if (( LIVE_RATE > 0 )); then
   for codec in $CODECS; do
     id="p7-live-$codec"
     step "$id: $LIVE_RATE msg/s for $LIVE_S s, compression $codec, hub up"
-    start_agent "$id" "$RUN/$id.db" "$HUB_PORT" "compression: $codec, max_inflight_batches: $WINDOW"
+    start_agent "$id" "$HUB_PORT" "compression: $codec, max_inflight_batches: $WINDOW"
     wait_http "$AG_METRICS" /healthz 30 || { tail "$RUN/agent-$id.log" >&2; exit 1; }
     for _ in $(seq 100); do
       [[ "$(metric "$AG_METRICS" edgesync_agent_mqtt_connected)$(metric "$AG_METRICS" edgesync_agent_hub_connected)" == 11 ]] && break

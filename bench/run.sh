@@ -16,60 +16,33 @@ QUICK=0; [[ "${1:-}" == "--quick" ]] && QUICK=1
 if (( QUICK )); then N_INGEST=30000; N_DRAIN=100000; N_E2E=30000; LAT_S=5; P4_S=3
 else N_INGEST=200000; N_DRAIN=1000000; N_E2E=200000; LAT_S=20; P4_S=10; fi
 [[ -x "$BIN/bench-buffer-fill" && -x "$BIN/edge-agent" ]] || BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/build.sh" >/dev/null
-"$ROOT/scripts/kafka.sh" fetch
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/measure.sh
 source "$ROOT/bench/measure.sh"
-trap 'kill $(jobs -p) 2>/dev/null; "$ROOT/scripts/kafka.sh" stop "$RUN/kafka" >/dev/null 2>&1; rm -rf "$RUN"' EXIT
 step() { echo "bench: $*" >&2; }
 declare -A R  # results, by key
 want() { [[ -z "${BENCH_ONLY:-}" || " $BENCH_ONLY " == *" $1 "* ]]; }
 
 # Kafka stamps LogAppendTime, so a record's Kafka timestamp is the moment the broker stored it.
-BOOT="$(EDGESYNC_KAFKA_EXTRA_PROPERTIES="log.message.timestamp.type=LogAppendTime" \
-        "$ROOT/scripts/kafka.sh" start "$RUN/kafka" 2>/dev/null)"
-HUB_PORT="$(port)"; HUB_METRICS="$(port)"; AG_METRICS="$(port)"
-cat > "$RUN/hub.yaml" <<YAML
-hub: { listen: "127.0.0.1:$HUB_PORT", id: bench-hub }
-kafka:
-  bootstrap_servers: "$BOOT"
-  default_topic: p2
-  ${BENCH_KAFKA_PROPERTIES:+properties: { $BENCH_KAFKA_PROPERTIES \}}
-  routes:
-    - { filter: "p3/#", topic: p3 }
-    - { filter: "p4/#", topic: p4 }
-    - { filter: "lat/#", topic: lat }
-    - { filter: "lat2/#", topic: lat2 }
-    - { filter: "lat3/#", topic: lat3 }
-metrics: { listen: "127.0.0.1:$HUB_METRICS" }
-log: { level: warn }
-YAML
-HUB_PID=0
+EDGESYNC_KAFKA_EXTRA_PROPERTIES="log.message.timestamp.type=LogAppendTime" stack_kafka
+routes=""
+for prefix in p3 p4 lat lat2 lat3; do routes+="${routes:+, }{ filter: \"$prefix/#\", topic: $prefix }"; done
+stack_hub_config bench-hub \
+  kafka="default_topic: p2${BENCH_KAFKA_PROPERTIES:+, properties: { $BENCH_KAFKA_PROPERTIES \}}, routes: [ $routes ]"
 start_hub() {
-  "$BIN/cloud-hub" run --config "$RUN/hub.yaml" > "$RUN/hub.log" 2>&1 & HUB_PID=$!
+  stack_run hub "$BIN/cloud-hub" run --config "$RUN/bench-hub.yaml"; HUB_PID=$PID
   wait_http "$HUB_METRICS" /readyz 60 || { tail "$RUN/hub.log" >&2; exit 1; }
 }
-AG_PID=0
 # start_agent DB [extra buffer keys] — connected to the hub, subscribed to every prefix used here.
 # Agent id and MQTT client id follow the DB name (a fresh buffer restarts at seq 1, and the hub
 # would take a known id's resent seqs for duplicates); clean sessions, so a stopped agent's
 # subscription does not make Mosquitto queue every later benchmark's messages.
 start_agent() {
-  cat > "$RUN/agent.yaml" <<YAML
-agent: { id: "bench-$(basename "$1" .db)" }
-mqtt: { uri: "tcp://127.0.0.1:$MQ", client_id: "bench-$(basename "$1" .db)", clean_session: true, topics: ["sensors/#", "p3/#", "p4/#", "lat/#", "lat2/#", "lat3/#"] }
-buffer: { path: "$1" ${2:+, $2} }
-uplink: { hub: "127.0.0.1:$HUB_PORT" ${BENCH_UPLINK:+, $BENCH_UPLINK} }
-metrics: { listen: "127.0.0.1:$AG_METRICS" }
-log: { level: warn }
-YAML
-  "$BIN/edge-agent" run --config "$RUN/agent.yaml" > "$RUN/agent.log" 2>&1 & AG_PID=$!
-  wait_http "$AG_METRICS" /healthz 30 || { tail "$RUN/agent.log" >&2; exit 1; }
-  for _ in $(seq 100); do [[ "$(metric "$AG_METRICS" edgesync_agent_mqtt_connected)" == 1 ]] && break; sleep 0.1; done
-  sleep 0.5  # subscription settles
+  stack_agent "bench-$(basename "$1" .db)" db="$1" buffer="${2:-}" uplink="${BENCH_UPLINK:-}" \
+    mqtt='clean_session: true, topics: ["sensors/#", "p3/#", "p4/#", "lat/#", "lat2/#", "lat3/#"]'
 }
-stop_agent() { kill "$AG_PID"; wait "$AG_PID" 2>/dev/null || true; }
+stop_agent() { stack_stop "$AG_PID"; }
 sim() { "$BIN/sensor-sim" --uri "tcp://127.0.0.1:$MQ" --size 200 --quiet "$@"; }
 
 # ---------------------------------------------------------------- P1 ingest MQTT -> SQLite
@@ -195,7 +168,7 @@ latency_run lat1kd lat3 1000 "commit_delay_ms: 20"
 fi
 
 "$ROOT/scripts/kafka.sh" stop "$RUN/kafka" >/dev/null 2>&1
-kill "$HUB_PID"; wait "$HUB_PID" 2>/dev/null || true
+stack_stop "$HUB_PID"
 
 # ---------------------------------------------------------------- P6 Telegraf
 R[p6]="-"; R[p6_rss]="-"; R[p6_ver]="not measured"

@@ -39,23 +39,15 @@ if [[ ! -x "$SIM" || ! -x "$BIN/cloud-hub" ]]; then
   BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/build.sh" > /dev/null
 fi
 [[ -x "$HUB_BIN" ]] || { echo "fleet: no hub binary at $HUB_BIN" >&2; exit 1; }
-"$ROOT/scripts/kafka.sh" fetch
 # shellcheck source=bench/measure.sh
 source "$ROOT/bench/measure.sh"
-RUN="$(mktemp -d)"
+# The stack harness (scripts/stack.sh): RUN, Kafka, the hub's config, cleanup on exit.
+if [[ -n "${FLEET_KEEP:-}" ]]; then STACK_DIR="$FLEET_KEEP" STACK_KEEP=1; fi
+# shellcheck source=scripts/stack.sh
+. "$ROOT/scripts/stack.sh"
+RUN="$STACK"
 HUB_PID=0
-cleanup() {
-  if [[ -n "${FLEET_KEEP:-}" ]]; then mkdir -p "$FLEET_KEEP"; cp -r "$RUN"/*.* "$RUN"/samples-* "$FLEET_KEEP"/ 2> /dev/null || true; fi
-  kill $(jobs -p) 2> /dev/null || true
-  if (( HUB_PID > 0 )); then kill -9 "$HUB_PID" 2> /dev/null || true; fi
-  "$ROOT/scripts/kafka.sh" stop "$RUN/kafka" > /dev/null 2>&1 || true
-  rm -rf "$RUN"
-}
-trap cleanup EXIT
 step() { echo "fleet: $*" >&2; }
-# shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"  # free_port: below the ephemeral range, see there
-port() { free_port; }
 RUN_ID="$(date -u +%H%M%S)"
 LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -103,7 +95,7 @@ plan() {
 
 # ---------------------------------------------------------------- Kafka
 step "starting Kafka"
-BOOT="$("$ROOT/scripts/kafka.sh" start "$RUN/kafka" 2> /dev/null)"
+stack_kafka
 # A fresh broker answered the first run's first batches up to 0.4 s late (JIT, producer-id and
 # log set-up); warm it up with an idempotent producer first.
 seq 50000 | kcat -P -b "$BOOT" -t fleet-warmup -X acks=all -X enable.idempotence=true 2> /dev/null
@@ -129,22 +121,14 @@ sampler() {
 for N in $FLEET_N; do
   plan "$N" || continue
   TOPIC="fleet-$N-$RUN_ID"
-  HUB_PORT="$(port)"; HUB_METRICS="$(port)"
-  cat > "$RUN/hub-base.yaml" <<YAML
-hub: { listen: "127.0.0.1:$HUB_PORT", id: fleet-hub, shutdown_grace_ms: 5000 }
-kafka: { bootstrap_servers: "$BOOT", default_topic: "$TOPIC" }
-metrics: { listen: "127.0.0.1:$HUB_METRICS" }
-log: { level: warn }
-YAML
-  tokens_args=()
+  tokens_args=(); tokens=""
   if [[ "${FLEET_TOKENS:-0}" == 1 ]]; then
     awk -v n="$N" -v run="$RUN_ID-$N" 'BEGIN { for (i = 0; i < n; i++) printf "fleet-%s-%d tok-%d-%d\n", run, i, i, n }' > "$RUN/tokens-$N"
-    printf 'hub: { tokens_file: "%s" }\n' "$RUN/tokens-$N" > "$RUN/hub-tokens.yaml"
-    python3 "$PY" hubyaml "$RUN/hub-base.yaml" "$RUN/hub-tokens.yaml" > "$RUN/hub-base2.yaml"
-    mv "$RUN/hub-base2.yaml" "$RUN/hub-base.yaml"
+    tokens=", tokens_file: \"$RUN/tokens-$N\""
     tokens_args=(--token-file "$RUN/tokens-$N")
   fi
-  if [[ -n "${FLEET_HUB_YAML:-}" ]]; then
+  stack_hub_config hub-base hub="shutdown_grace_ms: 5000$tokens" kafka="default_topic: \"$TOPIC\""
+  if [[ -n "${FLEET_HUB_YAML:-}" ]]; then  # merged key by key into the sections above
     printf '%s\n' "$FLEET_HUB_YAML" > "$RUN/hub-extra.yaml"
     python3 "$PY" hubyaml "$RUN/hub-base.yaml" "$RUN/hub-extra.yaml" > "$RUN/hub.yaml"
   else
@@ -162,9 +146,9 @@ YAML
   for p in $(kcat -b "$BOOT" -L -t "$TOPIC" 2> /dev/null | sed -n 's/^ *partition \([0-9]*\),.*/\1/p'); do
     echo warm-up | kcat -P -b "$BOOT" -t "$TOPIC" -p "$p" 2> /dev/null
   done
-  ( ulimit -n "$HARD_NOFILE"; exec "$HUB_BIN" run --config "$RUN/hub.yaml" ) > "$RUN/hub-$N.log" 2>&1 &
-  HUB_PID=$!
-  wait_http "$HUB_METRICS" /readyz 60 || { tail "$RUN/hub-$N.log" >&2; exit 1; }
+  stack_run "hub-$N" bash -c 'ulimit -n "$0"; exec "$1" run --config "$2"' "$HARD_NOFILE" "$HUB_BIN" "$RUN/hub.yaml"
+  HUB_PID=$PID
+  stack_wait_http "$HUB_METRICS" /readyz 60 || { tail "$RUN/hub-$N.log" >&2; exit 1; }
   step "N=$N: hub pid $HUB_PID on :$HUB_PORT, $CONNS connections ($SPC streams each)," \
        "$PROCS simulator process(es), ${DUR}s, topic $TOPIC"
   : > "$RUN/samples-$N"
