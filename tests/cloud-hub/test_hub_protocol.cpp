@@ -6,10 +6,9 @@
 
 #include <limits>
 
-#include "fake_sink.hpp"
+#include "in_process_hub.hpp"
 #include "process.hpp"
 #include "raw_client.hpp"
-#include "sync_service.hpp"
 
 using namespace edgesync;
 using namespace std::chrono_literals;
@@ -17,36 +16,7 @@ using grpc::StatusCode;
 
 namespace {
 
-struct Hub {
-  explicit Hub(const std::function<void(hub::HubConfig&)>& tweak = {},
-               std::set<std::uint64_t> permanent = {}, bool dlq = false)
-      : sink({}, std::move(permanent), dlq) {
-    cfg.hub_id = "unit-hub";
-    cfg.hello_timeout = 300ms;
-    cfg.shutdown_grace = 1000ms;
-    if (tweak) tweak(cfg);
-    service = std::make_unique<hub::SyncService>(cfg, sink);
-    grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    b.RegisterService(service.get());
-    server = b.BuildAndStart();
-  }
-  ~Hub() {
-    service->begin_drain();
-    server->Shutdown(std::chrono::system_clock::now() + 2s);
-    server.reset();
-    sink.close();
-  }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
-  std::unique_ptr<test::RawStream> open() {
-    return std::make_unique<test::RawStream>(test::RawStream::channel(address()));
-  }
-  hub::HubConfig cfg;
-  test::FakeSink sink;
-  std::unique_ptr<hub::SyncService> service;
-  std::unique_ptr<grpc::Server> server;
-  int port = 0;
-};
+using Hub = test::InProcessHub;
 
 // Reads until an ack covering `seq` (true) or the end of the stream (false).
 bool acked(test::RawStream& s, std::uint64_t seq, v1::Ack* last = nullptr) {

@@ -79,3 +79,28 @@ TEST_CASE("a hello names its agent in bounded, printable UTF-8") {
   CHECK(hub::check_hello(test::hello("gw-1", 5, 1, "", 5).hello())->field ==
         "hello.first_unacked_seq");
 }
+
+TEST_CASE("a hello's lane is empty or 1-32 bytes of [a-z0-9_-]") {
+  const auto lane = [](const std::string& l) {
+    auto m = test::hello("gw-1", 1);
+    m.mutable_hello()->set_lane(l);
+    auto v = hub::check_hello(m.hello());
+    return v ? v->field : std::string("ok");
+  };
+  CHECK(lane("") == "ok");
+  CHECK(lane("alerts") == "ok");
+  CHECK(lane("p0_bulk-2") == "ok");
+  CHECK(lane(std::string(32, 'a')) == "ok");
+  CHECK(lane(std::string(33, 'a')) == "hello.lane");
+  CHECK(lane("ALERTS") == "hello.lane");
+  CHECK(lane("a/b") == "hello.lane");
+  CHECK(lane("a.b") == "hello.lane");
+  CHECK(lane("a b") == "hello.lane");
+  CHECK(lane("al\nerts") == "hello.lane");
+  CHECK(lane(std::string("a\0b", 3)) == "hello.lane");
+  CHECK(lane("\xff") == "hello.lane");
+  CHECK(lane("caf\xc3\xa9") == "hello.lane");  // valid UTF-8, still not a lane name
+  // The registry keys lanes under an agent id, which can hold no control character.
+  CHECK(hub::check_hello(test::hello("gw\x7f", 1).hello())->field == "hello.agent_id");
+  CHECK(hub::check_hello(test::hello("gw\x01", 1).hello())->field == "hello.agent_id");
+}

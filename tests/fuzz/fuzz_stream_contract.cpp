@@ -43,6 +43,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       require(!id.empty() && id.size() <= hub::kMaxAgentIdBytes && valid_utf8(id) &&
               !has_control_chars(id));
       require(m.hello().next_seq() > 0 && m.hello().first_unacked_seq() < m.hello().next_seq());
+      // A lane is "" or a short plain word: it keys the registry and is logged unescaped.
+      const auto& lane = m.hello().lane();
+      require(lane.size() <= hub::kMaxLaneBytes);
+      for (const char c : lane) {
+        require((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-');
+      }
     }
     (void)printable(m.hello().agent_id());  // what a refusal logs
   }

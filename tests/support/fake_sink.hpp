@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -33,6 +35,7 @@ class FakeSink : public hub::Sink {
     {
       std::lock_guard lk(mu_);
       rest.swap(queue_);
+      buffer_of_.clear();
       in_flight_ = 0;
     }
     for (auto* slot : rest) {
@@ -46,6 +49,7 @@ class FakeSink : public hub::Sink {
     std::lock_guard lk(mu_);
     slot->dead_letter = false;
     queue_.push_back(slot);
+    buffer_of_[slot] = std::string(r.buffer_id);
     ++in_flight_;
     payload_bytes_ += r.payload.size();
     return hub::ProduceStatus::kQueued;
@@ -81,6 +85,12 @@ class FakeSink : public hub::Sink {
   std::set<std::uint64_t> delivered() {
     std::lock_guard lk(mu_);
     return delivered_;
+  }
+  // The seqs delivered of one buffer id (lanes of one agent: one buffer each).
+  std::set<std::uint64_t> delivered_of(const std::string& buffer) {
+    std::lock_guard lk(mu_);
+    auto it = delivered_by_buffer_.find(buffer);
+    return it == delivered_by_buffer_.end() ? std::set<std::uint64_t>() : it->second;
   }
   std::set<std::uint64_t> dead_lettered() {
     std::lock_guard lk(mu_);
@@ -118,7 +128,11 @@ class FakeSink : public hub::Sink {
             res = {false, hub::ErrorClass::kRetriable, "_MSG_TIMED_OUT", "injected"};
           } else {
             delivered_.insert(seq);
+            if (auto b = buffer_of_.find(slot); b != buffer_of_.end()) {
+              delivered_by_buffer_[b->second].insert(seq);
+            }
           }
+          buffer_of_.erase(slot);
           ++produced_;
           --in_flight_;
         }
@@ -130,6 +144,8 @@ class FakeSink : public hub::Sink {
   std::mutex mu_;
   std::vector<hub::DeliverySlot*> queue_;
   std::set<std::uint64_t> fail_once_, permanent_, delivered_, dead_lettered_;
+  std::map<hub::DeliverySlot*, std::string> buffer_of_;  // produced, not yet delivered
+  std::map<std::string, std::set<std::uint64_t>> delivered_by_buffer_;
   bool dlq_;
   std::size_t produced_ = 0, payload_bytes_ = 0;
   std::atomic<std::size_t> in_flight_{0};

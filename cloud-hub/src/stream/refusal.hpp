@@ -63,7 +63,8 @@ inline constexpr std::array<RefusalInfo, static_cast<std::size_t>(Refusal::kCoun
    "a batch breaks the stream contract (field and agent named): nothing of it was acked; fix the "
    "client"},
   {Refusal::kDuplicateBuffer, grpc::StatusCode::ALREADY_EXISTS, "duplicate_buffer",
-   "two buffers (two gateways?) stream under one agent id: give each its own agent.id"},
+   "two buffers (two gateways?) stream under one agent id on one lane: give each its own "
+   "agent.id"},
   {Refusal::kRateLimited, grpc::StatusCode::RESOURCE_EXHAUSTED, "rate_limited",
    "the agent is over hub.rate_limit.*: it waits retry-after-ms; raise the limit if intended"},
   {Refusal::kKafkaDeliveryFailed, grpc::StatusCode::UNAVAILABLE, "kafka_delivery_failed",

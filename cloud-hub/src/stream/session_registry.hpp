@@ -1,6 +1,7 @@
-// Hub-wide, in-process knowledge about agents: which stream is live for an agent id (one at a
-// time) and, per (agent, buffer), the highest seq Kafka confirmed (to skip resent records after
-// a reconnect to the same replica). Losing it (restart, another replica) costs only duplicates.
+// Hub-wide, in-process knowledge about agents: which stream is live for each (agent id, lane)
+// (one at a time per lane; the lanes of one agent stream at the same time, proto "Priority lanes")
+// and, per (agent, buffer), the highest seq Kafka confirmed (to skip resent records after a
+// reconnect to the same replica). Losing it (restart, another replica) costs only duplicates.
 //
 // Nothing here can be raised by a hello for later sessions (proto/edgesync/v1/sync.proto, "Why
 // no hello can poison the hub"): epochs are compared only with the stream live now, and the
@@ -43,24 +44,36 @@ class SessionRegistry {
     std::uint64_t durable_through = 0;  // kOk: what the welcome may report
     bool watermark_reset = false;       // kOk: the buffer's seq space went backwards
     std::string live_buffer;            // kDuplicateBuffer / kNotNewer: the live stream's
+    std::string live_lane;
     std::uint64_t live_epoch = 0;
   };
-  // Makes `stream` the live stream of `agent` unless another buffer's stream is live
-  // (kDuplicateBuffer) or a stream of the same buffer with an epoch >= `epoch` is (kNotNewer).
-  // A live stream of the same buffer with a lower epoch is replaced().
-  Claim claim(const std::string& agent, const std::string& buffer, std::uint64_t epoch,
-              std::uint64_t next_seq, const std::shared_ptr<LiveStream>& stream);
-  void release(const std::string& agent, const LiveStream* stream);
+  // Makes `stream` the live stream of (`agent`, `lane`) unless another buffer's stream is live on
+  // that lane (kDuplicateBuffer) or a stream of the same buffer with an epoch >= `epoch` is live
+  // on any lane of the agent (kNotNewer). A live stream of the same buffer with a lower epoch is
+  // replaced(), also on another lane (the buffer moved: one buffer, one live stream).
+  Claim claim(const std::string& agent, const std::string& lane, const std::string& buffer,
+              std::uint64_t epoch, std::uint64_t next_seq,
+              const std::shared_ptr<LiveStream>& stream);
+  void release(const std::string& agent, const std::string& lane, const LiveStream* stream);
+  // Watermarks stay per (agent, buffer), whatever the lane.
   void update_durable(const std::string& agent, const std::string& buffer, std::uint64_t through);
   // Every live stream (for a graceful shutdown).
   std::vector<std::shared_ptr<LiveStream>> live() const;
 
+  // The refusal's text for a claim that was not kOk (names agent, lanes and buffers).
+  static std::string refusal_message(const Claim& c, const std::string& agent,
+                                     const std::string& lane, const std::string& buffer,
+                                     std::uint64_t epoch);
+
  private:
+  struct Live {
+    std::weak_ptr<LiveStream> stream;
+    const LiveStream* raw = nullptr;
+    std::string buffer;
+    std::uint64_t epoch = 0;
+  };
   struct Agent {
-    std::weak_ptr<LiveStream> live;
-    const LiveStream* live_raw = nullptr;
-    std::string live_buffer;
-    std::uint64_t live_epoch = 0;
+    std::unordered_map<std::string, Live> lanes;             // by lane; only claimed ones
     std::unordered_map<std::string, std::uint64_t> durable;  // by buffer id
   };
   void forget_idle_locked();

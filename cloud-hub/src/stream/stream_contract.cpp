@@ -20,6 +20,24 @@ std::optional<Violation> check_text(const std::string& v, const std::string& fie
   return std::nullopt;
 }
 
+// Priority lane (1.4): "" is the default lane. A lane name is part of the registry's key and of
+// log lines, so it is a plain word: no case, no separators, no escapes needed.
+std::optional<Violation> check_lane(const std::string& lane) {
+  if (lane.size() > kMaxLaneBytes) {
+    return Violation{"hello.lane", std::to_string(lane.size()) + " bytes, more than " +
+                                       std::to_string(kMaxLaneBytes)};
+  }
+  for (std::size_t i = 0; i < lane.size(); ++i) {
+    const char c = lane[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+      return Violation{"hello.lane", "byte " + std::to_string(i) +
+                                         " is not one of [a-z0-9_-] (a lane is \"\" or 1-" +
+                                         std::to_string(kMaxLaneBytes) + " such bytes)"};
+    }
+  }
+  return std::nullopt;
+}
+
 std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) {
   return a > std::numeric_limits<std::uint64_t>::max() - b
              ? std::numeric_limits<std::uint64_t>::max()
@@ -39,6 +57,7 @@ std::optional<Violation> check_hello(const v1::Hello& h) {
   if (auto v = check_text(h.agent_id(), "hello.agent_id", kMaxAgentIdBytes, true)) return v;
   if (auto v = check_text(h.buffer_id(), "hello.buffer_id", kMaxBufferIdBytes, false)) return v;
   if (auto v = check_text(h.agent_version(), "hello.agent_version", 64, false)) return v;
+  if (auto v = check_lane(h.lane())) return v;
   if (h.next_seq() == 0) return Violation{"hello.next_seq", "is 0 (seqs start at 1)"};
   if (h.first_unacked_seq() >= h.next_seq()) {
     return Violation{"hello.first_unacked_seq", std::to_string(h.first_unacked_seq()) +

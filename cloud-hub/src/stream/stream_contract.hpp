@@ -13,6 +13,7 @@ namespace edgesync::hub {
 
 inline constexpr std::size_t kMaxAgentIdBytes = 128;
 inline constexpr std::size_t kMaxBufferIdBytes = 64;
+inline constexpr std::size_t kMaxLaneBytes = 32;
 inline constexpr std::size_t kMaxDeviceIdBytes = 256;
 inline constexpr std::size_t kMaxTopicBytes = 65535;  // MQTT's own limit
 
@@ -21,7 +22,8 @@ struct Violation {
   std::string what;   // e.g. "12 is not above the stream's last seq 15"
 };
 
-// The hello: agent id and buffer id present, bounded, valid UTF-8, no control characters.
+// The hello: agent id and buffer id present, bounded, valid UTF-8, no control characters; the
+// lane "" or 1-32 bytes of [a-z0-9_-].
 std::optional<Violation> check_hello(const v1::Hello& h);
 
 struct StreamState {

@@ -56,6 +56,10 @@ std::string StreamReactor::agent_for_log() const {
   return agent_.empty() ? std::string("?") : printable(agent_);
 }
 
+std::string StreamReactor::lane_for_log() const {
+  return lane_.empty() ? std::string() : " lane '" + lane_ + "'";
+}
+
 void StreamReactor::OnReadDone(bool ok) {
   std::unique_lock lk(mu_);
   reading_ = false;
@@ -138,6 +142,7 @@ void StreamReactor::handle_hello(const v1::Hello& h) {
     return;
   }
   buffer_ = h.buffer_id();
+  lane_ = h.lane();
   if (auto st = identity_.permits(agent_); !st.ok()) {
     refuse_locked(Refusal::kPermissionDenied, st.error_message());
     return;
@@ -146,18 +151,11 @@ void StreamReactor::handle_hello(const v1::Hello& h) {
     refuse_locked(Refusal::kDraining, "hub is shutting down");
     return;
   }
-  auto claim = deps_.registry.claim(agent_, buffer_, h.epoch(), h.next_seq(), shared_from_this());
+  auto claim =
+      deps_.registry.claim(agent_, lane_, buffer_, h.epoch(), h.next_seq(), shared_from_this());
   if (claim.outcome != SessionRegistry::Outcome::kOk) {
-    const bool other = claim.outcome == SessionRegistry::Outcome::kDuplicateBuffer;
     refuse_locked(Refusal::kDuplicateBuffer,
-                  other
-                      ? "agent '" + agent_ + "' is already streaming from buffer '" +
-                            claim.live_buffer + "'; this stream's buffer is '" + buffer_ +
-                            "': two buffers under one agent id (give each gateway its own "
-                            "agent.id)"
-                      : "a stream of agent '" + agent_ + "' buffer '" + buffer_ + "' with epoch " +
-                            std::to_string(claim.live_epoch) + " >= this hello's " +
-                            std::to_string(h.epoch()) + " is live (a copied buffer file?)");
+                  SessionRegistry::refusal_message(claim, agent_, lane_, buffer_, h.epoch()));
     return;
   }
   registered_ = true;
@@ -187,7 +185,7 @@ void StreamReactor::handle_hello(const v1::Hello& h) {
   skip_through_ = durable;
   for (const int f : h.features()) {
     if (f == v1::FEATURE_REJECT) reject_ok_ = true;
-    if (f == v1::FEATURE_REJECT || f == v1::FEATURE_RECORD_LIMIT ||
+    if (f == v1::FEATURE_REJECT || f == v1::FEATURE_RECORD_LIMIT || f == v1::FEATURE_LANES ||
         (f == v1::FEATURE_PACKED_ZSTD && deps_.cfg.packed_batches)) {
       features_.push_back(static_cast<v1::Feature>(f));
     }
@@ -202,10 +200,10 @@ void StreamReactor::handle_hello(const v1::Hello& h) {
   for (auto f : features_) w->add_features(f);
   deps_.metrics.stream_opened();
   spdlog::info(
-      "hub: agent '{}' buffer '{}' connected from {} (epoch {}, first unacked {}, next seq {}, "
+      "hub: agent '{}' buffer '{}'{} connected from {} (epoch {}, first unacked {}, next seq {}, "
       "known durable through {}, {} feature(s))",
-      printable(agent_), printable(buffer_), printable(peer_), h.epoch(), h.first_unacked_seq(),
-      h.next_seq(), durable, features_.size());
+      printable(agent_), printable(buffer_), lane_for_log(), printable(peer_), h.epoch(),
+      h.first_unacked_seq(), h.next_seq(), durable, features_.size());
   maybe_write_locked();
   maybe_read_locked();
 }
@@ -457,8 +455,8 @@ void StreamReactor::OnCancel() {
 
 void StreamReactor::replaced() {
   std::lock_guard lk(mu_);
-  spdlog::info("hub: agent '{}' opened a newer stream of the same buffer; closing this one ({})",
-               agent_for_log(), printable(peer_));
+  spdlog::info("hub: agent '{}'{} opened a newer stream of the same buffer; closing this one ({})",
+               agent_for_log(), lane_for_log(), printable(peer_));
   finish_locked(
       grpc::Status(grpc::StatusCode::ABORTED, "a newer stream of this agent's buffer took over"));
 }
@@ -498,11 +496,12 @@ void StreamReactor::OnDone() {
     done_ = true;
     keep = std::move(self_);
   }
-  if (registered_) deps_.registry.release(agent_, this);
+  if (registered_) deps_.registry.release(agent_, lane_, this);
   deps_.admission.close_stream(peer_);
   deps_.metrics.stream_closed();
   if (hello_seen_) {
-    spdlog::info("hub: agent '{}' stream ended (acked through {})", agent_for_log(), sent_through_);
+    spdlog::info("hub: agent '{}'{} stream ended (acked through {})", agent_for_log(),
+                 lane_for_log(), sent_through_);
   }
 }
 

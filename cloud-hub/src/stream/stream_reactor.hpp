@@ -3,7 +3,7 @@
 // flight at a time with acks coalesced behind it, timers come from the hub's one Timers thread,
 // and Kafka delivery reports wake only the stream their batch belongs to.
 //
-//   OnReadDone(hello)  -> check, authorize, claim the (agent, buffer) session, write Welcome
+//   OnReadDone(hello)  -> check, authorize, claim the (agent, lane) session, write Welcome
 //   OnReadDone(batch)  -> check the contract, rate limit, produce (payload not copied: the batch's
 //                         arena lives in an InflightBatch until its last report), maybe read next
 //   delivery report    -> resolve the record (ok / dead-letter / reject) -> coalesced Ack write
@@ -95,6 +95,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   void reject_locked(InflightBatch& b, DeliverySlot& slot, std::string reason);
   void maybe_finish_drained_locked();
   std::string agent_for_log() const;
+  // " lane 'x'" for a lane other than the default one, else "" (log lines of agents before 1.4
+  // read as before).
+  std::string lane_for_log() const;
 
   StreamDeps& deps_;
   grpc::CallbackServerContext* ctx_;
@@ -119,6 +122,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   std::uint64_t pause_id_ = 0;
 
   std::string agent_, buffer_;
+  std::string lane_;  // checked: "" or [a-z0-9_-]{1,32}, safe in logs as is
   std::vector<v1::Feature> features_;
   bool reject_ok_ = false;
   StreamState contract_;
