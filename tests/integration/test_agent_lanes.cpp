@@ -1,7 +1,7 @@
 // Priority lanes against real Mosquitto, a real hub and real Kafka: with the hub down the
 // default lane buffers 200,000 telemetry records; the hub comes up and an alert published at
-// that moment (mosquitto_pub) is durable in Kafka while most of the backlog is still in the
-// agent. Both lanes then deliver every record once per (buffer, seq), told apart by buffer id.
+// that moment (mosquitto_pub) is durable in Kafka (acked) while the agent still holds part of the
+// backlog. Both lanes then deliver every record, told apart in Kafka by their buffer ids.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -54,14 +54,13 @@ TEST_CASE("an alert overtakes a 200,000-record backlog (priority lanes)") {
   CHECK(status_json(alerts_db)["records"] == 0);
 
   hub.start();
-  const auto published_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
+  const auto t0 = std::chrono::steady_clock::now();
   const auto pub = run_capture({"mosquitto_pub", "-p", std::to_string(mq.port()), "-q", "1", "-t",
                                 "alerts/dev-a/fire", "-m", "{\"alarm\":\"smoke\"}"},
                                30s);
   REQUIRE_MESSAGE(pub.first == 0, pub.second);
-  // Acked by the hub = durable in Kafka; the agent still holds most of the backlog then.
+  // The alert's lane acked = durable in Kafka (the hub acks only what Kafka confirmed). At that
+  // moment the default lane must still hold part of the backlog: the alert overtook it.
   REQUIRE_MESSAGE(wait_until(
                       [&] {
                         const auto st = status_json(alerts_db);
@@ -69,22 +68,29 @@ TEST_CASE("an alert overtakes a 200,000-record backlog (priority lanes)") {
                       },
                       120s),
                   agent.log_tail());
-  const auto left_when_alert_acked = agent.status().records;
-
+  const auto alert_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  const auto left = agent.status().records;
   CHECK_MESSAGE(wait_until([&] { return agent.status().records == 0; }, 180s), agent.log_tail());
+  const auto drain_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  MESSAGE("lanes: the alert was durable in Kafka within " << alert_ms
+                                                          << " ms of the hub coming up (publish "
+                                                             "included, polled), with "
+                                                          << left << " of " << kBacklog
+                                                          << " telemetry records still in the "
+                                                             "agent; the backlog took "
+                                                          << drain_ms << " ms");
+  CHECK(left > 0);
+
   auto recs = read_topic(topic, kBacklog + 1, 180s);
-  // Telemetry: one buffer, seqs 1..200000; the alert: another buffer (the lane's), seq 1.
-  std::vector<KafkaRecord> telemetry;
-  std::set<std::string> telemetry_buffers;
-  std::vector<KafkaRecord> alerts;
+  // Telemetry: one buffer, seqs 1..200000; the alert: the lane's own buffer, seq 1.
+  std::vector<KafkaRecord> telemetry, alerts;
   for (const auto& r : recs) {
     if (r.headers.at("edgesync-agent") != id) continue;
-    if (r.headers.at("edgesync-topic").starts_with("alerts/")) {
-      alerts.push_back(r);
-    } else {
-      telemetry_buffers.insert(r.headers.at("edgesync-buffer"));
-      telemetry.push_back(r);
-    }
+    (r.headers.at("mqtt-topic").starts_with("alerts/") ? alerts : telemetry).push_back(r);
   }
   REQUIRE(alerts.size() == 1);
   const auto& alert = alerts.front();
@@ -92,23 +98,11 @@ TEST_CASE("an alert overtakes a 200,000-record backlog (priority lanes)") {
   CHECK(alert.value == "{\"alarm\":\"smoke\"}");
   CHECK(alert.headers.at("edgesync-buffer") ==
         status_json(alerts_db)["buffer_id"].get<std::string>());
-  std::uint64_t after_alert = 0;
-  std::int64_t last_telemetry_ms = 0;
-  for (const auto& r : telemetry) {
-    if (r.timestamp_ms > alert.timestamp_ms) ++after_alert;
-    last_telemetry_ms = std::max(last_telemetry_ms, r.timestamp_ms);
-  }
+  std::set<std::string> telemetry_buffers;
+  for (const auto& r : telemetry) telemetry_buffers.insert(r.headers.at("edgesync-buffer"));
   const auto rep = check_seqs(telemetry, id, kBacklog);
-  MESSAGE("lanes: alert in Kafka "
-          << alert.timestamp_ms - published_ms << " ms after it was published (hub just up), "
-          << after_alert << " of " << kBacklog
-          << " backlog records written after it, backlog through "
-          << last_telemetry_ms - published_ms << " ms after; the agent "
-          << "held " << left_when_alert_acked << " when it saw the alert's ack");
   MESSAGE("kafka: telemetry " << rep.distinct << " distinct, " << rep.gaps << " gaps, "
                               << rep.duplicates << " duplicates");
-  CHECK(after_alert > 0);  // in Kafka before the backlog was through
-  CHECK(alert.timestamp_ms < last_telemetry_ms);
   CHECK(rep.gaps == 0);
   CHECK(rep.beyond == 0);
   CHECK(telemetry_buffers.size() == 1);

@@ -101,7 +101,6 @@ std::vector<KafkaRecord> read_topic_from(const std::string& bootstrap, const std
       }
       r.partition = m->partition();
       r.offset = m->offset();
-      r.timestamp_ms = m->timestamp().timestamp;
       out.push_back(std::move(r));
       last = std::chrono::steady_clock::now();
     } else if (out.size() >= expected && std::chrono::steady_clock::now() - last > idle) {

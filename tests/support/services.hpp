@@ -39,7 +39,6 @@ struct KafkaRecord {
   std::map<std::string, std::string> headers;
   int32_t partition = 0;
   int64_t offset = 0;
-  int64_t timestamp_ms = 0;  // the record's Kafka timestamp (CreateTime: when the hub produced it)
 };
 
 // Reads every record of `topic` from the beginning until `expected` records arrived and then no
