@@ -20,6 +20,8 @@ using grpc::StatusCode;
 namespace {
 
 using Hub = test::InProcessHub;
+using test::acked;
+using test::seq_range;
 
 // A 1.4 agent's hello: its lane, FEATURE_LANES offered.
 v1::AgentMessage lane_hello(const std::string& agent, const std::string& lane,
@@ -46,21 +48,8 @@ std::unique_ptr<test::RawStream> welcomed(Hub& h, const v1::AgentMessage& hello,
   return s;
 }
 
-bool acked(test::RawStream& s, std::uint64_t seq) {
-  while (auto m = s.read()) {
-    if (m->has_ack() && m->ack().acked_through() >= seq) return true;
-  }
-  return false;
-}
-
-std::vector<std::uint64_t> range(std::uint64_t from, std::uint64_t to) {
-  std::vector<std::uint64_t> v;
-  for (std::uint64_t s = from; s <= to; ++s) v.push_back(s);
-  return v;
-}
-
 std::set<std::uint64_t> seq_set(std::uint64_t from, std::uint64_t to) {
-  const auto v = range(from, to);
+  const auto v = seq_range(from, to);
   return {v.begin(), v.end()};
 }
 
@@ -83,12 +72,12 @@ TEST_CASE("two lanes of one agent stream at the same time and each gets its own 
   CHECK(has_feature(wa, v1::FEATURE_LANES));
   CHECK(has_feature(wa, v1::FEATURE_REJECT));
   // Both live: batches interleave, each lane has its own seq space (both start at 1).
-  REQUIRE(telemetry->write(test::batch(1, range(1, 50))));
-  REQUIRE(alerts->write(test::batch(1, range(1, 7))));
+  REQUIRE(telemetry->write(test::batch(1, seq_range(1, 50))));
+  REQUIRE(alerts->write(test::batch(1, seq_range(1, 7))));
   CHECK(acked(*alerts, 7));
   CHECK(acked(*telemetry, 50));
-  REQUIRE(alerts->write(test::batch(2, range(8, 9))));
-  REQUIRE(telemetry->write(test::batch(2, range(51, 60))));
+  REQUIRE(alerts->write(test::batch(2, seq_range(8, 9))));
+  REQUIRE(telemetry->write(test::batch(2, seq_range(51, 60))));
   CHECK(acked(*telemetry, 60));
   CHECK(acked(*alerts, 9));
   CHECK(h.sink.delivered_of("buf-telemetry") == seq_set(1, 60));

@@ -17,17 +17,8 @@ using grpc::StatusCode;
 namespace {
 
 using Hub = test::InProcessHub;
-
-// Reads until an ack covering `seq` (true) or the end of the stream (false).
-bool acked(test::RawStream& s, std::uint64_t seq, v1::Ack* last = nullptr) {
-  while (auto m = s.read()) {
-    if (m->has_ack()) {
-      if (last) *last = m->ack();
-      if (m->ack().acked_through() >= seq) return true;
-    }
-  }
-  return false;
-}
+using test::acked;
+using test::seq_range;
 
 // A stream welcomed for `agent`.
 std::unique_ptr<test::RawStream> welcomed(Hub& h, const std::string& agent, std::uint64_t next = 1,

@@ -13,6 +13,7 @@
 #include "buffer/buffer_store.hpp"
 #include "buffer/sqlite_buffer.hpp"
 #include "process.hpp"
+#include "services.hpp"
 
 using namespace edgesync::agent;
 using namespace std::chrono_literals;
@@ -38,14 +39,6 @@ std::pair<int, std::string> cli(const std::filesystem::path& db, std::vector<std
   args.insert(args.begin(), {t::bin("edge-agent"), "buffer"});
   args.insert(args.end(), {"--db", db.string()});
   return t::run_capture(args, 60s);
-}
-
-nlohmann::json status_json(const std::filesystem::path& db) {
-  int rc = 0;
-  std::string out;
-  std::tie(rc, out) = cli(db, {"status", "--json"});
-  REQUIRE_MESSAGE(rc == 0, out);
-  return nlohmann::json::parse(out.substr(out.find('{')));
 }
 
 std::uint64_t rows(const std::string& path, const char* table) {
@@ -157,7 +150,7 @@ TEST_CASE("buffer status, tail, export and purge show and clear dead letters") {
     b.dead_letter(5, "schema rejected");
     b.ack_through(6);
   }
-  auto st = status_json(db);
+  auto st = t::buffer_status_json(db);
   CHECK(st["buffer_id"] == id);
   CHECK(st["dead_letter"]["total"] == 2);
   CHECK(st["dead_letter"]["records"] == 2);
@@ -202,7 +195,7 @@ TEST_CASE("buffer status, tail, export and purge show and clear dead letters") {
   REQUIRE_MESSAGE(rc == 0, text);
   CHECK(text.find("deleted 2 dead letters") != std::string::npos);
   CHECK(rows(o.path, "dead_letter") == 0);
-  st = status_json(db);
+  st = t::buffer_status_json(db);
   CHECK(st["dead_letter"]["records"] == 0);
   CHECK(st["dead_letter"]["total"] == 2);
   CHECK(st["dead_letter"]["purged"] == 2);
@@ -229,7 +222,7 @@ TEST_CASE("dead letters are bounded: the oldest go first, counted") {
     CHECK(st.int64(1) == 6);
     CHECK(st.int64(2) == 3);
   }
-  auto st = status_json(o.path);
+  auto st = t::buffer_status_json(o.path);
   CHECK(st["dead_letter"]["evicted"] == 3);
   CHECK(st["dead_letter"]["records"] == 3);
   CHECK(st["dead_letter"]["total"] == 6);

@@ -25,15 +25,6 @@ double metric(const std::string& text, const std::string& name) {
   return std::stod(text.substr(pos + name.size() + 2));
 }
 
-nlohmann::json status_json(const std::filesystem::path& db) {
-  int rc = 0;
-  std::string out;
-  std::tie(rc, out) =
-      run_capture({bin("edge-agent"), "buffer", "status", "--db", db.string(), "--json"}, 30s);
-  REQUIRE_MESSAGE(rc == 0, out);
-  return nlohmann::json::parse(out.substr(out.find('{')));
-}
-
 }  // namespace
 
 TEST_CASE("a full disk drops the oldest records, keeps the agent up and recovers by itself") {
@@ -66,7 +57,7 @@ TEST_CASE("a full disk drops the oldest records, keeps the agent up and recovers
   bool said_full = false, not_ready = false;
   wait_until(
       [&] {
-        if (!said_full) said_full = status_json(db).value("disk_full", false);
+        if (!said_full) said_full = buffer_status_json(db).value("disk_full", false);
         if (!not_ready) {
           auto [code, body] = http_get(mport, "/readyz");
           not_ready = code == 503 && body.find("disk full") != std::string::npos;
@@ -80,11 +71,11 @@ TEST_CASE("a full disk drops the oldest records, keeps the agent up and recovers
   const auto published = sim_result(dir / "sim.log");
   REQUIRE(published.acked == kTotal);
   // Every message reached the buffer (committed or dropped), the agent never restarted.
-  CHECK_MESSAGE(wait_until([&] { return status_json(db)["next_seq"] == kTotal + 1; }, 60s),
-                status_json(db).dump());
+  CHECK_MESSAGE(wait_until([&] { return buffer_status_json(db)["next_seq"] == kTotal + 1; }, 60s),
+                buffer_status_json(db).dump());
   CHECK(agent.running());
   CHECK(count_in(agent.log_tail(), "starting as agent") == 1);
-  auto st = status_json(db);
+  auto st = buffer_status_json(db);
   const auto dropped = st["dropped"]["disk_full"].get<std::uint64_t>();
   const auto oldest = st["dropped"]["oldest"].get<std::uint64_t>();
   MESSAGE("disk full: " << dropped << " records dropped of " << kTotal << ", "
@@ -106,12 +97,12 @@ TEST_CASE("a full disk drops the oldest records, keeps the agent up and recovers
 
   // The hub comes up: the backlog drains and the disk-full state ends without a restart.
   hub.start();
-  CHECK_MESSAGE(wait_until([&] { return status_json(db)["records"] == 0; }, 120s),
-                status_json(db).dump() << "\n"
-                                       << agent.log_tail());
+  CHECK_MESSAGE(wait_until([&] { return buffer_status_json(db)["records"] == 0; }, 120s),
+                buffer_status_json(db).dump() << "\n"
+                                              << agent.log_tail());
   CHECK_MESSAGE(wait_until([&] { return http_get(mport, "/readyz").first == 200; }, 60s),
                 http_get(mport, "/readyz").second);
-  CHECK(wait_until([&] { return !status_json(db)["disk_full"].get<bool>(); }, 30s));
+  CHECK(wait_until([&] { return !buffer_status_json(db)["disk_full"].get<bool>(); }, 30s));
   CHECK(agent.running());
 
   // Per-seq accounting: what was not counted as dropped is in Kafka, nothing else is missing.
@@ -125,7 +116,7 @@ TEST_CASE("a full disk drops the oldest records, keeps the agent up and recovers
 
   // Still taking messages after all that.
   run_sim(mq.uri(), {"--devices", "1", "--count", "100", "--device-offset", "50"});
-  CHECK(wait_until([&] { return status_json(db)["next_seq"] == kTotal + 101; }, 30s));
+  CHECK(wait_until([&] { return buffer_status_json(db)["next_seq"] == kTotal + 101; }, 30s));
   CHECK(agent.stop() == 0);
 }
 
@@ -152,10 +143,10 @@ TEST_CASE("a full disk under block holds MQTT back, drops nothing and catches up
   constexpr std::uint64_t kTotal = 60000;  // ~15 MB into 8 MiB: the broker must keep the rest
   auto sim = run_sim(mq.uri(), {"--devices", "6", "--count", "10000", "--size", "200"});
   REQUIRE(sim.acked == kTotal);
-  CHECK_MESSAGE(wait_until([&] { return status_json(db).value("disk_full", false); }, 60s),
-                status_json(db).dump());
+  CHECK_MESSAGE(wait_until([&] { return buffer_status_json(db).value("disk_full", false); }, 60s),
+                buffer_status_json(db).dump());
   std::this_thread::sleep_for(2s);
-  auto st = status_json(db);
+  auto st = buffer_status_json(db);
   const auto held_at = st["next_seq"].get<std::uint64_t>() - 1;
   MESSAGE("block: " << held_at << " of " << kTotal << " buffered when the disk filled");
   CHECK(held_at < kTotal);  // the rest waits in the broker
@@ -167,7 +158,7 @@ TEST_CASE("a full disk under block holds MQTT back, drops nothing and catches up
   std::uint64_t committed = 0;
   CHECK_MESSAGE(wait_until(
                     [&] {
-                      st = status_json(db);
+                      st = buffer_status_json(db);
                       committed = st["next_seq"].get<std::uint64_t>() - 1;
                       return committed >= kTotal && st["records"] == 0;
                     },

@@ -22,13 +22,6 @@ double metric(const std::string& text, const std::string& name) {
   return std::stod(text.substr(pos + name.size() + 2));
 }
 
-nlohmann::json status_json(Agent& a) {
-  auto [rc, out] =
-      run_capture({bin("edge-agent"), "buffer", "status", "--db", a.db().string(), "--json"});
-  REQUIRE(rc == 0);
-  return nlohmann::json::parse(out.substr(out.find('{')));
-}
-
 }  // namespace
 
 TEST_CASE("messages published while the agent is down arrive through the persistent session") {
@@ -119,7 +112,7 @@ TEST_CASE("oversized messages are dropped and counted and binary payloads are ke
                       "edgesync_agent_records_dropped_total{reason=\"oversize\"}") == 1;
       },
       10s));
-  CHECK(status_json(agent)["dropped"]["oversize"] == 1);
+  CHECK(buffer_status_json(agent.db())["dropped"]["oversize"] == 1);
   CHECK(agent.log_tail().find("topic 'sensors/dev-b/raw'") != std::string::npos);
   // The stored bytes, read back through the CLI export (base64 for non-UTF-8), are exact.
   auto [rc, out] = run_capture(
@@ -161,7 +154,10 @@ TEST_CASE("metrics and health endpoints report a known workload") {
   CHECK(metric(m, "edgesync_agent_records_acked_total") == 0);
   // The state snapshot for field techs says where things stand.
   CHECK(wait_until(
-      [&] { return status_json(agent).dump().find("disconnected") != std::string::npos; }, 10s));
+      [&] {
+        return buffer_status_json(agent.db()).dump().find("disconnected") != std::string::npos;
+      },
+      10s));
   // Broker gone: not ready (alive all the same).
   mq.stop();
   CHECK(wait_until([&] { return http_get(mport, "/readyz").first == 503; }, 30s));

@@ -19,15 +19,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-nlohmann::json status_json(const std::filesystem::path& db) {
-  int rc = 0;
-  std::string out;
-  std::tie(rc, out) =
-      run_capture({bin("edge-agent"), "buffer", "status", "--db", db.string(), "--json"}, 30s);
-  REQUIRE_MESSAGE(rc == 0, out);
-  return nlohmann::json::parse(out.substr(out.find('{')));
-}
-
 constexpr const char* kLanes =
     "lanes:\n"
     "  - name: alerts\n"
@@ -51,7 +42,7 @@ TEST_CASE("an alert overtakes a 200,000-record backlog (priority lanes)") {
   run_sim(mq.uri(), {"--devices", "20", "--count", "10000", "--size", "200", "-q"});
   REQUIRE_MESSAGE(wait_until([&] { return agent.status().next_seq == kBacklog + 1; }, 120s),
                   "the default lane did not buffer the backlog: " << agent.log_tail());
-  CHECK(status_json(alerts_db)["records"] == 0);
+  CHECK(buffer_status_json(alerts_db)["records"] == 0);
 
   hub.start();
   const auto t0 = std::chrono::steady_clock::now();
@@ -63,7 +54,7 @@ TEST_CASE("an alert overtakes a 200,000-record backlog (priority lanes)") {
   // moment the default lane must still hold part of the backlog: the alert overtook it.
   REQUIRE_MESSAGE(wait_until(
                       [&] {
-                        const auto st = status_json(alerts_db);
+                        const auto st = buffer_status_json(alerts_db);
                         return st["next_seq"] == 2 && st["records"] == 0;
                       },
                       120s),
@@ -97,7 +88,7 @@ TEST_CASE("an alert overtakes a 200,000-record backlog (priority lanes)") {
   CHECK(alert.headers.at("edgesync-seq") == "1");
   CHECK(alert.value == "{\"alarm\":\"smoke\"}");
   CHECK(alert.headers.at("edgesync-buffer") ==
-        status_json(alerts_db)["buffer_id"].get<std::string>());
+        buffer_status_json(alerts_db)["buffer_id"].get<std::string>());
   std::set<std::string> telemetry_buffers;
   for (const auto& r : telemetry) telemetry_buffers.insert(r.headers.at("edgesync-buffer"));
   const auto rep = check_seqs(telemetry, id, kBacklog);

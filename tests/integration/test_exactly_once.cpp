@@ -65,19 +65,6 @@ v1::Welcome welcome_of(RawStream& s, const v1::AgentMessage& h) {
   return m->welcome();
 }
 
-bool acked(RawStream& s, std::uint64_t seq) {
-  while (auto m = s.read()) {
-    if (m->has_ack() && m->ack().acked_through() >= seq) return true;
-  }
-  return false;
-}
-
-std::vector<std::uint64_t> range(std::uint64_t from, std::uint64_t to) {
-  std::vector<std::uint64_t> v;
-  for (std::uint64_t s = from; s <= to; ++s) v.push_back(s);
-  return v;
-}
-
 // Per seq of `agent`: how often a read_committed consumer sees it.
 std::map<std::uint64_t, int> seq_counts(const std::vector<KafkaRecord>& recs,
                                         const std::string& agent) {
@@ -125,7 +112,7 @@ TEST_CASE("exactly_once: after kill -9 of the hub the watermark comes back from 
     {
       RawStream s(RawStream::channel(hub.address()));
       CHECK(welcome_of(s, hello(agent, 1, 1, "buf-a")).durable_through() == 0);
-      REQUIRE(s.write(batch(1, range(1, 100))));
+      REQUIRE(s.write(batch(1, seq_range(1, 100))));
       REQUIRE(acked(s, 100));
       s.cancel();
     }
@@ -135,7 +122,7 @@ TEST_CASE("exactly_once: after kill -9 of the hub the watermark comes back from 
     RawStream s(RawStream::channel(hub.address()));
     const auto w = welcome_of(s, hello(agent, 201, 2, "buf-a", 1));
     CHECK(w.durable_through() == (eos ? 100u : 0u));
-    REQUIRE(s.write(batch(2, range(1, 200))));
+    REQUIRE(s.write(batch(2, seq_range(1, 200))));
     REQUIRE(acked(s, 200));
     s.cancel();
     const auto c = count(seq_counts(read_topic(topic, eos ? 200 : 300, 60s), agent), 200);
@@ -157,7 +144,7 @@ TEST_CASE("exactly_once: a second incarnation of a transactional.id fences the f
   zombie.start();
   RawStream s(RawStream::channel(zombie.address()));
   CHECK(welcome_of(s, hello(agent, 1, 1, "buf")).durable_through() == 0);
-  REQUIRE(s.write(batch(1, range(1, 50))));
+  REQUIRE(s.write(batch(1, seq_range(1, 50))));
   REQUIRE(acked(s, 50));
 
   // The same transactional.id starts elsewhere (a replica rescheduled while the old one hangs):
@@ -166,7 +153,7 @@ TEST_CASE("exactly_once: a second incarnation of a transactional.id fences the f
   successor.start();
   // The successor also joins the replicas' group: the rebalance ends the zombie's stream, or its
   // commit is fenced. Either way the batch is not acked.
-  REQUIRE(s.write(batch(2, range(51, 80))));
+  REQUIRE(s.write(batch(2, seq_range(51, 80))));
   CHECK_FALSE(acked(s, 80));
   s.cancel();
   // A zombie learns that it is fenced at its next commit: records of an agent it still owns.
@@ -175,7 +162,7 @@ TEST_CASE("exactly_once: a second incarnation of a transactional.id fences the f
     const auto other = agent + "-z" + std::to_string(i);
     if (z.write(hello(other, 11, 1, "buf"))) {
       if (auto m = z.read(); m && m->has_welcome()) {
-        REQUIRE(z.write(batch(1, range(1, 10))));
+        REQUIRE(z.write(batch(1, seq_range(1, 10))));
         CHECK_FALSE(acked(z, 10));  // fenced: not committed, not acked
         break;
       }
@@ -192,7 +179,7 @@ TEST_CASE("exactly_once: a second incarnation of a transactional.id fences the f
   auto s2 = welcomed(
       successor.address(), [&](std::uint64_t e) { return hello(agent, 81, e, "buf", 51); }, &w);
   CHECK(w.durable_through() == 50);
-  REQUIRE(s2->write(batch(3, range(51, 80))));
+  REQUIRE(s2->write(batch(3, seq_range(51, 80))));
   REQUIRE(acked(*s2, 80));
   s2->cancel();
   const auto c = count(seq_counts(read_topic(topic, 80, 60s), agent), 80);
@@ -493,9 +480,9 @@ TEST_CASE("exactly_once: a replica frozen past the session timeout cannot commit
     if (i % 3 == 2) std::this_thread::sleep_for(300ms);  // the group may still be settling
   }
   REQUIRE_MESSAGE(s, "B welcomed none of the candidates");
-  REQUIRE(s->write(batch(1, range(1, 50))));
+  REQUIRE(s->write(batch(1, seq_range(1, 50))));
   REQUIRE(acked(*s, 50));  // committed by B
-  REQUIRE(s->write(batch(2, range(51, 80))));
+  REQUIRE(s->write(batch(2, seq_range(51, 80))));
   std::this_thread::sleep_for(500ms);  // written into B's open transaction, not committed
   const auto a_all = [&] {
     return count_in(read_file(a.log()), "accepting the agents of 3 watermark partition(s)");
@@ -507,7 +494,7 @@ TEST_CASE("exactly_once: a replica frozen past the session timeout cannot commit
   auto s2 = welcomed(
       a.address(), [&](std::uint64_t e) { return hello(agent, 81, e, "buf", 51); }, &w);
   CHECK(w.durable_through() == 50);  // B's open transaction is not in the watermark
-  REQUIRE(s2->write(batch(3, range(51, 80))));
+  REQUIRE(s2->write(batch(3, seq_range(51, 80))));
   REQUIRE(acked(*s2, 80));
   REQUIRE(::kill(b.process().pid(), SIGCONT) == 0);
   // B resumes with a commit due: the coordinator refuses its stale generation (aborted), or the

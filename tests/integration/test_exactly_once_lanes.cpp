@@ -38,19 +38,6 @@ v1::Welcome welcome_of(RawStream& s, const v1::AgentMessage& h) {
   return m->welcome();
 }
 
-bool acked(RawStream& s, std::uint64_t seq) {
-  while (auto m = s.read()) {
-    if (m->has_ack() && m->ack().acked_through() >= seq) return true;
-  }
-  return false;
-}
-
-std::vector<std::uint64_t> range(std::uint64_t from, std::uint64_t to) {
-  std::vector<std::uint64_t> v;
-  for (std::uint64_t s = from; s <= to; ++s) v.push_back(s);
-  return v;
-}
-
 // Per seq of (`agent`, `buffer`): how often a read_committed consumer sees it.
 std::map<std::uint64_t, int> seq_counts(const std::vector<KafkaRecord>& recs,
                                         const std::string& agent, const std::string& buffer) {
@@ -96,8 +83,8 @@ TEST_CASE("exactly_once: two lanes of one agent stream at once, each written onc
     CHECK(welcome_of(alerts, lane_hello(agent, "alerts", "buf-alerts", 1, 1)).durable_through() ==
           0);
     // Both sessions open in the sink at once; their records share transactions.
-    REQUIRE(tel.write(batch(1, range(1, 100))));
-    REQUIRE(alerts.write(batch(1, range(1, 40))));
+    REQUIRE(tel.write(batch(1, seq_range(1, 100))));
+    REQUIRE(alerts.write(batch(1, seq_range(1, 40))));
     REQUIRE(acked(alerts, 40));
     REQUIRE(acked(tel, 100));
     tel.cancel();
@@ -112,8 +99,8 @@ TEST_CASE("exactly_once: two lanes of one agent stream at once, each written onc
         40);
   CHECK(welcome_of(tel, lane_hello(agent, "", "buf-telemetry", 2, 151, 1)).durable_through() ==
         100);
-  REQUIRE(alerts.write(batch(2, range(1, 60))));
-  REQUIRE(tel.write(batch(2, range(1, 150))));
+  REQUIRE(alerts.write(batch(2, seq_range(1, 60))));
+  REQUIRE(tel.write(batch(2, seq_range(1, 150))));
   REQUIRE(acked(tel, 150));
   REQUIRE(acked(alerts, 60));
   tel.cancel();

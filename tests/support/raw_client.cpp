@@ -117,4 +117,22 @@ v1::AgentMessage batch(std::uint64_t batch_id, const std::vector<std::uint64_t>&
   return m;
 }
 
+std::vector<std::uint64_t> seq_range(std::uint64_t from, std::uint64_t to) {
+  std::vector<std::uint64_t> v;
+  for (std::uint64_t s = from; s <= to; ++s) v.push_back(s);
+  return v;
+}
+
+bool acked(RawStream& s, std::uint64_t seq, v1::Ack* last, std::vector<std::uint64_t>* rejected) {
+  while (auto m = s.read()) {
+    if (!m->has_ack()) continue;
+    if (last) *last = m->ack();
+    if (rejected) {
+      for (const auto& r : m->ack().rejected()) rejected->push_back(r.seq());
+    }
+    if (m->ack().acked_through() >= seq) return true;
+  }
+  return false;
+}
+
 }  // namespace edgesync::test

@@ -50,5 +50,12 @@ v1::AgentMessage hello(const std::string& agent, std::uint64_t next_seq, std::ui
                        const std::string& buffer_id = "", std::uint64_t first_unacked = 0);
 v1::AgentMessage batch(std::uint64_t batch_id, const std::vector<std::uint64_t>& seqs,
                        std::size_t payload_bytes = 20, const std::string& topic = "sensors/d1/t");
+// The seqs from..to, both included.
+std::vector<std::uint64_t> seq_range(std::uint64_t from, std::uint64_t to);
+
+// Reads until an ack covers `seq` (true) or the hub ends the stream (false). `last` gets the last
+// ack read; the seqs of every ack's `rejected` list are added to `rejected`.
+bool acked(RawStream& s, std::uint64_t seq, v1::Ack* last = nullptr,
+           std::vector<std::uint64_t>* rejected = nullptr);
 
 }  // namespace edgesync::test

@@ -175,12 +175,16 @@ double Agent::metric(const std::string& name) {
   return pos == std::string::npos ? -1 : std::stod(body.substr(pos + name.size() + 2));
 }
 
-Agent::Status Agent::status() {
+nlohmann::json buffer_status_json(const std::filesystem::path& db) {
   auto [rc, out] =
-      run_capture({bin("edge-agent"), "buffer", "status", "--db", db().string(), "--json"},
+      run_capture({bin("edge-agent"), "buffer", "status", "--db", db.string(), "--json"},
                   std::chrono::seconds(30));
   if (rc != 0) throw std::runtime_error("buffer status failed: " + out);
-  auto j = nlohmann::json::parse(out.substr(out.find('{')));
+  return nlohmann::json::parse(out.substr(out.find('{')));
+}
+
+Agent::Status Agent::status() {
+  const auto j = buffer_status_json(db());
   return Status{j.at("records").get<std::uint64_t>(), j.at("next_seq").get<std::uint64_t>()};
 }
 

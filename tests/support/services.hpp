@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "process.hpp"
 
 namespace edgesync::test {
@@ -90,6 +92,9 @@ struct AgentOptions {
   int metrics_port = 0;          // 0: a free port (the support waits on the agent's /metrics)
   std::string uplink_yaml = {};  // extra keys of the uplink section, e.g. "  keepalive_ms: 1000\n"
 };
+
+// `edge-agent buffer status --db DB --json` of any buffer file (throws when the command fails).
+nlohmann::json buffer_status_json(const std::filesystem::path& db);
 
 // Occurrences of `needle` in `text` (log lines, metrics).
 std::size_t count_in(const std::string& text, const std::string& needle);
