@@ -5,7 +5,7 @@
 # analysis around them is written by hand).
 #   bench/run.sh            full run (~10 min on 2 cores), rewrites docs/benchmarks.md
 #   bench/run.sh --quick    smaller counts, prints the table only (smoke check of the harness)
-#   BENCH_ONLY="p3lat p6"    run only these parts (p1 p2 p3 p4 p3lat p6); the doc is not written
+#   BENCH_ONLY="p3lat p6"    run only these parts (p1 p2 p3 p4 p3lat p6 p7 p8); the doc is not written
 #   BENCH_UPLINK='batch_max_records: 2000'  extra agent uplink keys (experiments; doc not written)
 #   BENCH_KAFKA_PROPERTIES='"linger.ms": "5"'  extra hub producer properties (same)
 set -euo pipefail
@@ -182,6 +182,34 @@ if want p6 && [[ -x "$ROOT/bench/p6_telegraf.sh" ]]; then
   fi
 fi
 
+# ---------------------------------------------------------------- P7 wire, P8 lanes
+# Each script runs its own stack (scripts/stack.sh); their own full tables are in
+# docs/benchmarks.md (P7, P8). Column N of a markdown row: cell() ROW N.
+cell() { cut -d'|' -f"$(($2 + 1))" <<<"$1" | xargs; }
+if want p7; then
+  step "P7 bytes on the wire: bench/p7_wire.sh, stamped sensor JSON, 100 records per batch"
+  if P7_N=$((QUICK ? 20000 : 100000)) P7_BATCHES=100 P7_CODECS="none zstd" P7_SIZES=stamp \
+     P7_LIVE_RATE=0 "$ROOT/bench/p7_wire.sh" > "$RUN/p7.out" 2> "$RUN/p7.err"; then
+    none=$(grep '^| stamp | none | 100 |' "$RUN/p7.out"); zstd=$(grep '^| stamp | zstd' "$RUN/p7.out")
+    R[p7_raw]=$(cell "$zstd" 4); R[p7_zstd]=$(cell "$zstd" 5); R[p7_none]=$(cell "$none" 5)
+    R[p7_ratio]=$(cell "$zstd" 6); R[p7_cpu_zstd]=$(cell "$zstd" 7); R[p7_cpu_none]=$(cell "$none" 7)
+  else
+    R[p7_zstd]="failed: $(tail -1 "$RUN/p7.err")"
+  fi
+fi
+if want p8; then
+  step "P8 an alert after an outage: bench/lanes.sh"
+  if LANES_BACKLOG=$((QUICK ? 50000 : 200000)) "$ROOT/bench/lanes.sh" > "$RUN/p8.out" 2> "$RUN/p8.err"; then
+    R[p8_n]=$(cell "$(grep '^| alerts lane (priority 0)' "$RUN/p8.out")" 2)
+    R[p8_up]=$(cell "$(grep '^| alerts lane (priority 0)' "$RUN/p8.out")" 3)
+    R[p8_mid]=$(cell "$(grep '^| alerts lane, ' "$RUN/p8.out")" 3)
+    R[p8_after]=$(cell "$(grep '^| alerts lane, ' "$RUN/p8.out")" 6)
+    R[p8_none]=$(cell "$(grep '^| no lanes' "$RUN/p8.out")" 3)
+  else
+    R[p8_mid]="failed: $(tail -1 "$RUN/p8.err")"
+  fi
+fi
+
 # ---------------------------------------------------------------- table
 set +u  # parts left out by BENCH_ONLY print empty cells
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 > 0 && a+0 > 0) printf "%.2f", a/b; else print "-" }'; }
@@ -206,6 +234,8 @@ table=$(cat <<EOF
 | P5 | bytes written per record incl. ack deletes: flat out / 1,000 msg/s / 1,000 msg/s with commit_delay_ms 20 | ${R[p5_max]} / ${R[lat1k_wb]} / ${R[lat1kd_wb]} B | commits: - / ${R[lat1k_commits]} / ${R[lat1kd_commits]} | |
 | P6 | same MQTT -> Kafka job, flat out (msg/s) | ${R[p3]} | Telegraf ${R[p6_ver]}: ${R[p6]} (${R[p6_in]:-?} in Kafka) | $(ratio "${R[p3]}" "${R[p6]}") |
 | P6 | RSS: agent at P3 / Telegraf | $(mib "${R[p3_ag_rss]}") | $(mib "${R[p6_rss]}") | $(ratio "${R[p3_ag_rss]}" "${R[p6_rss]}") |
+| P7 | bytes on the agent's TCP connection per record, stamped sensor JSON, 100 records/batch, zstd (raw payload + topic ${R[p7_raw]} B) | ${R[p7_zstd]} B (agent CPU ${R[p7_cpu_zstd]} us) | uplink.compression none: ${R[p7_none]} B (agent CPU ${R[p7_cpu_none]} us) | ${R[p7_ratio]} of raw |
+| P8 | alert latency after an outage, ${R[p8_n]}-record backlog: published mid-drain / as the hub comes up (ms) | ${R[p8_mid]} / ${R[p8_up]} (${R[p8_after]} backlog records after it) | without lanes (queued behind the backlog): ${R[p8_none]} | $(ratio "${R[p8_mid]}" "${R[p8_none]}") |
 EOF
 )
 echo; echo "$table"; echo
