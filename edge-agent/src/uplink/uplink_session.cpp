@@ -63,9 +63,9 @@ bool UplinkSession::run() {
   if (welcomed) {
     std::jthread reader([&] { read_acks(*stream); });
     send_loop(*stream);
-    publish_busy(false);
     if (!hub_ended()) ctx.TryCancel();  // else keep the hub's status and trailers for Finish()
     reader.join();
+    publish_busy(false);  // after the reader: a late ack must not mark the lane busy again
   } else if (!hub_closed_) {
     ctx.TryCancel();  // else keep the hub's own status (e.g. PERMISSION_DENIED) for Finish()
   }
