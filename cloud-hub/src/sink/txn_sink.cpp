@@ -234,9 +234,17 @@ void TxnSink::run(const std::stop_token& stop) {
     if (!batch.empty()) write(batch);
     batch.clear();
     producer_->poll(0);  // delivery reports (failures doom the open transaction)
-    if (std::chrono::steady_clock::now() >= deadline || wanted != commit_done_) {
+    // The interval counts from a commit's start, not its end: commits are `interval` apart, not
+    // interval + C (C: the commit's own time; back to back when C exceeds the interval). A record
+    // that arrived during a commit waited interval + 2C for its ack, now at most interval + C; a
+    // backlog drain's agent, whose window of unacked records (uplink.max_inflight_batches) fills
+    // within the interval, stalled that much longer per window. No record-count trigger: committing
+    // as soon as N records are in splits the window into halves that alternate (one committing, one
+    // arriving) and measured slower (bench/eos.sh, docs/benchmarks.md).
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline || wanted != commit_done_) {
       if (txn_open_ && !fatal_.load()) commit(stop);
-      deadline = std::chrono::steady_clock::now() + cfg_.commit_interval;
+      deadline = now + cfg_.commit_interval;
       std::lock_guard lk(mu_);
       commit_done_ = wanted;
       done_cv_.notify_all();
@@ -324,6 +332,7 @@ void TxnSink::write(std::vector<Pending>& batch) {
 }
 
 void TxnSink::commit(const std::stop_token& stop) {
+  const std::int64_t t_start = steady_ns();
   // The watermarks, in the same transaction as the records (KIP-618's source-offset pattern).
   for (KeyState* ks : txn_keys_) {
     const std::string value = std::to_string(ks->txn_max);
@@ -342,7 +351,9 @@ void TxnSink::commit(const std::stop_token& stop) {
       return;
     }
   }
+  const std::int64_t t_offsets = steady_ns();
   if (!send_offsets(stop)) return;
+  const std::int64_t t_commit = steady_ns();
   for (;;) {
     TxnError e{rd_kafka_commit_transaction(producer_->c_ptr(), -1)};
     if (!e) break;
@@ -365,6 +376,7 @@ void TxnSink::commit(const std::stop_token& stop) {
   std::vector<DeliverySlot*> slots;
   slots.reserve(txn_entries_.size());
   for (const auto& e : txn_entries_) slots.push_back(e.slot);
+  const std::size_t buffers = txn_keys_.size();
   {
     std::lock_guard lk(mu_);
     for (KeyState* ks : txn_keys_) {
@@ -379,7 +391,14 @@ void TxnSink::commit(const std::stop_token& stop) {
   txn_failed_ = false;
   last_ok_ns_.store(steady_ns(), std::memory_order_relaxed);
   if (metrics_) metrics_->transaction("committed");
+  const std::int64_t t_end = steady_ns();
   report(slots, DeliveryResult{});
+  spdlog::debug(
+      "kafka: committed {} record(s) of {} buffer(s) in {:.1f} ms (watermarks {:.1f}, "
+      "flush {:.1f}, offsets {:.1f}, commit {:.1f}), acks {:.1f} ms",
+      slots.size(), buffers, (t_end - t_start) / 1e6, (t_offsets - t_start) / 1e6, flush_ns_ / 1e6,
+      (t_commit - t_offsets - flush_ns_) / 1e6, (t_end - t_commit) / 1e6,
+      (steady_ns() - t_end) / 1e6);
 }
 
 void TxnSink::abort_open(const std::string& why, const std::stop_token& stop) {
