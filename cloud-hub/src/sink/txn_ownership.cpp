@@ -35,7 +35,11 @@ bool TxnSink::send_offsets(const std::stop_token& stop) {
   bool ok = true;
   // The coordinator must be reachable a moment ago: every record of the transaction delivered
   // (the commit would wait for them anyway). Else abort without sending the offsets (see below).
+  const auto t_flush = std::chrono::steady_clock::now();
   const auto flushed = rd_kafka_flush(producer_->c_ptr(), 1000);
+  flush_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::steady_clock::now() - t_flush)
+                  .count();
   if (flushed != RD_KAFKA_RESP_ERR_NO_ERROR || txn_failed_) {
     rd_kafka_topic_partition_list_destroy(offsets);
     abort_open(std::string("records of the transaction not delivered before its offsets (") +

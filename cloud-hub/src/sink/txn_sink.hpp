@@ -1,12 +1,13 @@
 // kafka.delivery: exactly_once. One transactional producer per replica (transactional.id stable
 // per replica, so a restarted replica fences its previous incarnation). produce() only queues;
 // the sink's committer thread writes the queued records into the open transaction and, every
-// kafka.commit_interval_ms, adds one watermark record per (agent, buffer) written (the highest seq,
-// to the compacted kafka.watermark_topic) and commits. Only a committed record is reported OK, so
-// the stream acks after the commit. An aborted transaction reports its records retriable (the
-// agents resend; the watermark did not move, so nothing becomes visible twice) and ends the
-// sessions it carried. A fatal or fenced producer stops the sink: records are refused, /readyz
-// fails and `on_fatal` runs (the hub shuts down for its orchestrator to restart it).
+// kafka.commit_interval_ms (counted from the previous commit's start, and at least half of it
+// after the previous commit returned), adds one watermark record per (agent, buffer) written (the
+// highest seq, to the compacted kafka.watermark_topic) and commits. Only a committed record is
+// reported OK, so the stream acks after the commit. An aborted transaction reports its records
+// retriable (the agents resend; the watermark did not move, so nothing becomes visible twice) and
+// ends the sessions it carried. A fatal or fenced producer stops the sink: records are refused,
+// /readyz fails and `on_fatal` runs (the hub shuts down for its orchestrator to restart it).
 //
 // Ownership (several replicas): the replica owns the agents whose watermark partition the consumer
 // group assigned it (cluster/ownership.hpp). It reads those partitions' watermarks before it
@@ -149,6 +150,7 @@ class TxnSink final : public Sink,
   std::vector<KeyState*> txn_keys_;
   bool txn_failed_ = false;  // a delivery report failed: the commit will be abortable
   std::string txn_failure_;
+  std::int64_t flush_ns_ = 0;  // the last commit's flush (send_offsets), for the debug log
 
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<std::uint64_t> revocations_{0};
