@@ -22,60 +22,38 @@ QUICK=0; [[ "${1:-}" == "--quick" ]] && QUICK=1
 if (( QUICK )); then N_DRAIN=50000; LAT_S=5; ROUNDS=1; else N_DRAIN=300000; LAT_S=15; ROUNDS=3; fi
 ROUNDS="${EOS_ROUNDS:-$ROUNDS}"; LATENCY="${EOS_LATENCY:-1}"
 [[ -x "$BIN/bench-buffer-fill" && -x "$BIN/cloud-hub" ]] || BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/build.sh" >/dev/null
-"$ROOT/scripts/kafka.sh" fetch
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/measure.sh
 source "$ROOT/bench/measure.sh"
-trap 'kill $(jobs -p) 2>/dev/null; "$ROOT/scripts/kafka.sh" stop "$RUN/kafka" >/dev/null 2>&1; rm -rf "$RUN"' EXIT
 step() { echo "bench-eos: $*" >&2; }
 declare -A R
 
 LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
-BOOT="$("$ROOT/scripts/kafka.sh" start "$RUN/kafka" 2>/dev/null)"
-HUB_PORT="$(port)"; HUB_METRICS="$(port)"; AG_METRICS="$(port)"
+stack_kafka
 HUB_PID=0
 # start_hub MODE: the hub in at_least_once or exactly_once (its own topics per mode).
 start_hub() {
   local extra=""
-  [[ "$1" == exactly_once ]] && extra="
-  delivery: exactly_once
-  delivery_timeout_ms: 30000
-  watermark_topic: wm-bench
-  transactional_id: bench-hub-0"
-  cat > "$RUN/hub.yaml" <<YAML
-hub: { listen: "127.0.0.1:$HUB_PORT", id: bench-hub }
-kafka:
-  bootstrap_servers: "$BOOT"
-  default_topic: drain-$1
-  routes:
-    - { filter: "lat1k/#", topic: lat1k-$1 }
-    - { filter: "lat5k/#", topic: lat5k-$1 }$extra
-metrics: { listen: "127.0.0.1:$HUB_METRICS" }
-log: { level: ${EOS_HUB_LOG:-warn} }
-YAML
-  local log="${EOS_LOG_DIR:-$RUN}/hub-$1.log"
-  "$BIN/cloud-hub" run --config "$RUN/hub.yaml" >> "$log" 2>&1 & HUB_PID=$!
-  wait_http "$HUB_METRICS" /readyz 90 || { tail "$log" >&2; exit 1; }
+  [[ "$1" == exactly_once ]] && extra=", delivery: exactly_once, delivery_timeout_ms: 30000, watermark_topic: wm-bench, transactional_id: bench-hub-0"
+  STACK_LOG_LEVEL="${EOS_HUB_LOG:-warn}" stack_hub_config "hub-$1" \
+    kafka="default_topic: drain-$1, routes: [ { filter: \"lat1k/#\", topic: lat1k-$1 }, { filter: \"lat5k/#\", topic: lat5k-$1 } ]$extra"
+  HUB_MODE="$1"
+  stack_run "hub-$1" "$BIN/cloud-hub" run --config "$RUN/hub-$1.yaml"; HUB_PID=$PID
+  wait_http "$HUB_METRICS" /readyz 90 || { tail "$RUN/hub-$1.log" >&2; exit 1; }
 }
-stop_hub() { kill "$HUB_PID"; wait "$HUB_PID" 2>/dev/null || true; }
-AG_PID=0
+stop_hub() {
+  stack_stop "$HUB_PID"
+  [[ -n "${EOS_LOG_DIR:-}" ]] && cat "$RUN/hub-$HUB_MODE.log" >> "$EOS_LOG_DIR/hub-$HUB_MODE.log"
+  return 0
+}
+AG_METRICS_PORT="$(port)"  # one port for every agent: the drain's poller watches it before the start
+AG_METRICS=$AG_METRICS_PORT
 start_agent() {  # DB: agent id and client id follow the DB name (a fresh buffer starts at seq 1)
-  local name; name="bench-$(basename "$1" .db)"
-  cat > "$RUN/agent.yaml" <<YAML
-agent: { id: "$name" }
-mqtt: { uri: "tcp://127.0.0.1:$MQ", client_id: "$name", clean_session: true, topics: ["lat1k/#", "lat5k/#"] }
-buffer: { path: "$1" }
-uplink: { hub: "127.0.0.1:$HUB_PORT" }
-metrics: { listen: "127.0.0.1:$AG_METRICS" }
-log: { level: warn }
-YAML
-  "$BIN/edge-agent" run --config "$RUN/agent.yaml" > "$RUN/agent.log" 2>&1 & AG_PID=$!
-  wait_http "$AG_METRICS" /healthz 30 || { tail "$RUN/agent.log" >&2; exit 1; }
-  for _ in $(seq 100); do [[ "$(metric "$AG_METRICS" edgesync_agent_mqtt_connected)" == 1 ]] && break; sleep 0.1; done
-  sleep 0.5
+  stack_agent "bench-$(basename "$1" .db)" db="$1" metrics="$AG_METRICS_PORT" \
+    mqtt='clean_session: true, topics: ["lat1k/#", "lat5k/#"]'
 }
-stop_agent() { kill "$AG_PID"; wait "$AG_PID" 2>/dev/null || true; }
+stop_agent() { stack_stop "$AG_PID"; }
 sim() { "$BIN/sensor-sim" --uri "tcp://127.0.0.1:$MQ" --size 200 --quiet "$@"; }
 
 TXN='edgesync_hub_transactions_total{outcome="committed"}'

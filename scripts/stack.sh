@@ -11,8 +11,8 @@
 #                               EDGESYNC_KAFKA_EXTRA_PROPERTIES passes broker properties
 #   stack_hub_config NAME [port=N] [hub=FLOW] [kafka=FLOW] [extra=YAML]
 #                               writes $STACK/NAME.yaml -> HUB_PORT, HUB_METRICS
-#   stack_agent_config NAME [hub=HOST:PORT] [db=PATH] [mqtt=FLOW] [buffer=FLOW] [uplink=FLOW]
-#                      [extra=YAML]
+#   stack_agent_config NAME [hub=HOST:PORT] [db=PATH] [metrics=PORT] [mqtt=FLOW] [buffer=FLOW]
+#                      [uplink=FLOW] [extra=YAML]
 #                               writes $STACK/NAME.yaml (agent and client id NAME, buffer db,
 #                               default $STACK/NAME.db) -> AG_METRICS
 #   stack_hub NAME [...]        config, start, wait for /readyz -> HUB_PID (and the above)
@@ -116,7 +116,7 @@ stack_agent_config() {
   local name="$1"; shift
   local -A o=()
   stack_args o "$@"
-  AG_METRICS="$(free_port)"
+  AG_METRICS="${o[metrics]:-$(free_port)}"
   cat > "$STACK/$name.yaml" <<YAML
 agent: { id: "$name" }
 mqtt: { uri: "tcp://127.0.0.1:$MQ", client_id: "$name"${o[mqtt]:+, ${o[mqtt]}} }
