@@ -311,8 +311,7 @@ void TxnSink::write(std::vector<Pending>& batch) {
       spdlog::warn(
           "kafka: agent '{}' buffer '{}' seq {} not written into the transaction: {}; its "
           "session ends and the agent resends",
-          printable(p.rec.agent_id), printable(p.rec.buffer_id), p.rec.seq,
-          rd_kafka_err2name(err));
+          printable(p.rec.agent_id), printable(p.rec.buffer_id), p.rec.seq, rd_kafka_err2name(err));
       if (metrics_) metrics_->kafka_error(std::string("produce:") + rd_kafka_err2name(err));
       ended.push_back(p.rec.session);
       failed.push_back(p.slot);
