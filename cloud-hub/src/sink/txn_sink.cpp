@@ -399,12 +399,12 @@ void TxnSink::commit(const std::stop_token& stop) {
   if (metrics_) metrics_->transaction("committed");
   const std::int64_t t_end = steady_ns();
   report(slots, DeliveryResult{});
+  const auto ms = [](std::int64_t ns) { return static_cast<double>(ns) / 1e6; };
   spdlog::debug(
       "kafka: committed {} record(s) of {} buffer(s) in {:.1f} ms (watermarks {:.1f}, "
       "flush {:.1f}, offsets {:.1f}, commit {:.1f}), acks {:.1f} ms",
-      slots.size(), buffers, (t_end - t_start) / 1e6, (t_offsets - t_start) / 1e6, flush_ns_ / 1e6,
-      (t_commit - t_offsets - flush_ns_) / 1e6, (t_end - t_commit) / 1e6,
-      (steady_ns() - t_end) / 1e6);
+      slots.size(), buffers, ms(t_end - t_start), ms(t_offsets - t_start), ms(flush_ns_),
+      ms(t_commit - t_offsets - flush_ns_), ms(t_end - t_commit), ms(steady_ns() - t_end));
 }
 
 void TxnSink::abort_open(const std::string& why, const std::stop_token& stop) {
