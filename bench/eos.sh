@@ -158,14 +158,6 @@ echo; echo "$table"; echo
 if (( ! QUICK )); then
   meta="Measured by \`bench/eos.sh\` on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD), $(nproc) cores, load average before the run $LOAD0; kafka.commit_interval_ms 100 (default); drain rounds alternate the modes (ALO, EOS, then EOS, ALO, ...)."
   printf '%s\n\n%s\n' "$meta" "$table" > "$RUN/table"
-  python3 - "$ROOT/docs/benchmarks.md" "$RUN/table" <<'PY'
-import sys
-doc, table = sys.argv[1], open(sys.argv[2]).read().strip()
-begin, end = "<!-- eos-bench:begin -->", "<!-- eos-bench:end -->"
-text = open(doc).read()
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-open(doc, "w").write(head + begin + "\n" + table + "\n" + end + tail)
-PY
+  python3 "$ROOT/bench/records.py" splice "$ROOT/docs/benchmarks.md" "$RUN/table" eos-bench
   echo "bench-eos: wrote the table into docs/benchmarks.md" >&2
 fi

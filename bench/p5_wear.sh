@@ -20,10 +20,8 @@ stack_hub p5-hub kafka="default_topic: p5"
 # the kernel's count for a reaped child (getrusage RUSAGE_CHILDREN ru_oublock, 512 B blocks =
 # write_bytes). Sets WR (the wrapper), AG (the agent), AM (its metrics port).
 run_counted() {
-  stack_run "$1" python3 -c 'import resource, subprocess, sys
-subprocess.run(sys.argv[2:])
-open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_oublock * 512))' \
-    "$RUN/written" "$BIN/edge-agent" run --config "$RUN/$1.yaml"
+  stack_run "$1" python3 "$ROOT/bench/records.py" rusage-run "$RUN/written" \
+    "$BIN/edge-agent" run --config "$RUN/$1.yaml"
   WR=$PID; AM=$AG_METRICS
   stack_wait_http "$AM" /healthz 30; AG="$(pgrep -P "$WR" edge-agent)"
 }

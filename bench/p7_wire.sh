@@ -62,21 +62,7 @@ wire_bytes() {
 }
 # raw_per_record SIZE COUNT_PER_DEVICE: mean payload + topic bytes of what sensor-sim published
 # (same formula as tools/sensor-sim/payload.hpp).
-raw_per_record() {
-  python3 - "$1" "$2" <<'PY'
-import sys
-stamp = sys.argv[1] == "stamp"
-size, count = (0 if stamp else int(sys.argv[1])), int(sys.argv[2])
-total = 0
-for d in range(10):
-    dev = "dev-%04d" % d
-    for n in range(count):
-        head = '{"d":"%s","n":%d,"v":%.1f,"p":"' % (dev, n, (n % 500) / 10.0 + 10.0)
-        total += max(len(head) + 2, size) + len("p7/%s/data" % dev)
-        total += len('{"t":1764000000000000000,') - 1 if stamp else 0
-print("%.1f" % (total / (10 * count)))
-PY
-}
+raw_per_record() { python3 "$ROOT/bench/records.py" p7-raw "$1" "$2"; }
 
 rows=()
 for size in $SIZES; do
@@ -154,39 +140,11 @@ if (( LIVE_RATE > 0 )); then
 fi
 
 # The table: ratios against the raw bytes, CPU against compression none at the same size/batch.
-table=$(printf '%s\n' "${rows[@]}" | python3 -c '
-import os, sys
-rows = [l.split() for l in sys.stdin if l.strip()]
-base = {}
-for size, codec, level, batch, key, raw, wire, ac0, ac1, hc0, hc1, n in rows:
-    if codec == "none":
-        base[(size, key)] = (float(ac1) - float(ac0)) * 1e6 / int(n)
-print("| payload (sensor-sim --size) | compression | records/batch | raw B/record (payload + topic) | wire B/record (TCP) | wire / raw | agent CPU us/record | vs none | hub CPU us/record |")
-print("|---|---|---|---|---|---|---|---|---|")
-for size, codec, level, batch, key, raw, wire, ac0, ac1, hc0, hc1, n in rows:
-    n = int(n)
-    w = int(wire) / n
-    a = (float(ac1) - float(ac0)) * 1e6 / n
-    h = (float(hc1) - float(hc0)) * 1e6 / n
-    b = base.get((size, key))
-    vs = "%+.0f %%" % ((a / b - 1) * 100) if b and codec != "none" else "-"
-    name = codec + (" (level %s)" % level if codec == "zstd" else "")
-    print("| %s | %s | %s | %.1f | %.1f | %.3f | %.2f | %s | %.2f |" % (
-        size, name, batch.replace("-", " ").replace(",", ", "), float(raw), w, w / float(raw), a, vs, h))
-')
+table=$(printf '%s\n' "${rows[@]}" | python3 "$ROOT/bench/records.py" p7-table)
 echo; echo "$table"
 if (( WRITE )); then
   meta="Measured by \`bench/p7_wire.sh\` on $(date -u +%Y-%m-%d) at commit $(git -C "$ROOT" rev-parse --short HEAD), $N records per row drained from a buffer, live rows $LIVE_RATE msg/s for $LIVE_S s, \`max_inflight_batches\` $WINDOW, $(nproc) cores, load average before the run $LOAD0."
-  python3 - "$ROOT/docs/benchmarks.md" "$meta" "$table" <<'PY'
-import sys
-doc, meta, table = sys.argv[1:4]
-begin, end = "<!-- p7:begin -->", "<!-- p7:end -->"
-text = open(doc).read()
-if begin not in text or end not in text:
-    sys.exit("p7: %s has no %s ... %s markers" % (doc, begin, end))
-head, rest = text.split(begin, 1)
-tail = rest.split(end, 1)[1]
-open(doc, "w").write(head + begin + "\n" + meta + "\n\n" + table + "\n" + end + tail)
-PY
+  printf '%s\n\n%s\n' "$meta" "$table" > "$RUN/p7-table"
+  python3 "$ROOT/bench/records.py" splice "$ROOT/docs/benchmarks.md" "$RUN/p7-table" p7
   echo "p7: wrote the table into docs/benchmarks.md" >&2
 fi
