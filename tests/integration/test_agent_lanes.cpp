@@ -39,7 +39,8 @@ TEST_CASE("an alert overtakes a 200,000-record backlog (priority lanes)") {
   REQUIRE_MESSAGE(agent.wait_subscribed(), agent.log_tail());
 
   constexpr std::uint64_t kBacklog = 200000;
-  run_sim(mq.uri(), {"--devices", "20", "--count", "10000", "--size", "200", "-q"});
+  run_sim(mq.uri(),
+          {"--devices", "20", "--count", "10000", "--size", "200", "--connections", "4", "-q"});
   REQUIRE_MESSAGE(wait_until([&] { return agent.status().next_seq == kBacklog + 1; }, 120s),
                   "the default lane did not buffer the backlog: " << agent.log_tail());
   CHECK(buffer_status_json(alerts_db)["records"] == 0);
